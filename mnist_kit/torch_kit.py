@@ -1,0 +1,302 @@
+"""PyTorch side of the kit: reference models and a Keras-like `fit`/`evaluate`/`predict`.
+
+Introduced in course/06-pytorch.ipynb. The names match `mnist_kit.keras_kit`, and `fit`
+returns the same `History`. Data stay in memory as one tensor on the device and are
+batched by slicing a shuffled index, with no per-sample Python work (no Dataset or
+DataLoader), which is what makes an epoch several times faster than the tutorial loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from mnist_kit.data import add_channel_axis, scale_pixels
+from mnist_kit.device import torch_device
+from mnist_kit.training import Callback, History, StopFlag
+
+__all__ = ["mlp", "cnn", "keras_init_", "fit", "evaluate", "predict", "count_params", "device_name", "release"]
+
+OPTIMIZERS = {
+    "adam": torch.optim.Adam,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+    "adagrad": torch.optim.Adagrad,
+}
+EVAL_BATCH = 2048  # large batches for inference: no gradients, so memory is small
+
+
+def keras_init_(model: nn.Module) -> nn.Module:
+    """Initialise like Keras (Glorot-uniform weights, zero biases), in place; returns the model.
+
+    PyTorch's default (Kaiming-uniform with a=sqrt(5)) trains this MLP a little slower;
+    using Keras' scheme makes the two frameworks' curves comparable, layer for layer.
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+    return model
+
+
+def mlp(hidden: Sequence[int] = (128, 64), dropout: float = 0.0) -> nn.Sequential:
+    """Flatten, then Linear + ReLU (+ Dropout) per hidden size, then Linear to 10 logits.
+
+    The default 784-128-64-10 has 109,386 parameters, like the Keras model.
+    """
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = 28 * 28
+    for size in hidden:
+        layers += [nn.Linear(width, size), nn.ReLU()]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        width = size
+    layers.append(nn.Linear(width, 10))
+    return keras_init_(nn.Sequential(*layers))
+
+
+def cnn(channels: Sequence[int] = (32, 64), dense: int = 128, dropout: float = 0.5) -> nn.Sequential:
+    """Conv3x3-ReLU-MaxPool twice, Flatten, Linear(dense)-ReLU, Dropout, Linear to 10 logits.
+
+    The default (32, 64) channels and 128 dense units give 225,034 parameters, like Keras.
+    """
+    c1, c2 = channels
+    # 28 -> conv 26 -> pool 13 -> conv 11 -> pool 5
+    return keras_init_(nn.Sequential(
+        nn.Conv2d(1, c1, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 3),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(c2 * 5 * 5, dense),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(dense, 10),
+    ))
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def device_name(model: nn.Module | None = None) -> str:
+    """The device a model lives on (or the one the kit would pick)."""
+    if model is not None:
+        for param in model.parameters():
+            return str(param.device)
+    return str(torch_device())
+
+
+def _as_images(x, device) -> torch.Tensor:
+    """uint8 or float images (N, 28, 28) or (N, 1, 28, 28) as float32 (N, 1, 28, 28) on device."""
+    if isinstance(x, torch.Tensor):
+        images = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+        images = images.unsqueeze(1) if images.dim() == 3 else images
+        return images.to(device)
+    images = add_channel_axis(scale_pixels(x), channels_last=False)
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device)
+
+
+def _as_labels(y, device) -> torch.Tensor:
+    if isinstance(y, torch.Tensor):
+        return y.long().to(device)
+    return torch.from_numpy(np.asarray(y).astype(np.int64)).to(device)
+
+
+def _model_device(model: nn.Module, device) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    params = list(model.parameters())
+    if params and params[0].device.type != "cpu":
+        return params[0].device
+    return torch_device()
+
+
+def _autocast(device: torch.device, amp: bool):
+    """bfloat16/float16 autocast on CUDA when asked; a no-op context elsewhere."""
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def _measure(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=images.device)
+    correct = torch.zeros((), device=images.device, dtype=torch.long)
+    for start in range(0, len(images), EVAL_BATCH):
+        logits = model(images[start : start + EVAL_BATCH]).float()
+        target = labels[start : start + EVAL_BATCH]
+        loss_sum += nn.functional.cross_entropy(logits, target, reduction="sum")
+        correct += (logits.argmax(1) == target).sum()
+    model.train(was_training)
+    n = max(1, len(images))
+    return loss_sum.item() / n, correct.item() / n
+
+
+def fit(
+    model: nn.Module,
+    x,
+    y,
+    *,
+    epochs: int = 5,
+    batch_size: int = 32,
+    validation_data: tuple | None = None,
+    lr: float = 1e-3,
+    optimizer: str | torch.optim.Optimizer = "adam",
+    callbacks: Sequence[Callback] = (),
+    stop: StopFlag | None = None,
+    verbose: int = 1,
+    shuffle: bool = True,
+    device=None,
+    amp: bool = False,
+    scheduler: str | None = None,
+    seed: int | None = None,
+) -> History:
+    """Train `model` on in-memory images with cross-entropy and return a Keras-shaped History.
+
+    Args:
+        model: a module returning 10 logits per image.
+        x, y: images (N, 28, 28) uint8 or float in [0, 1], as numpy arrays or tensors; labels 0-9.
+        validation_data: `(x_val, y_val)` measured after every epoch ("val_loss", "val_accuracy").
+        optimizer: "adam", "sgd", "rmsprop", "adagrad", or an optimizer you built.
+        callbacks: `mnist_kit.training.Callback`s (live curves, progress widgets).
+        stop: a `StopFlag`; training ends after the batch during which it was requested.
+        verbose: 1 shows a tqdm bar per epoch (a widget in notebooks), 0 is silent.
+        amp: mixed precision, used only on CUDA GPUs.
+        scheduler: "onecycle" for a one-cycle learning-rate schedule peaking at `lr`, else constant.
+        seed: seeds the shuffling (and nothing else) when given.
+
+    Raises:
+        ValueError: mismatched lengths, an unknown optimizer, or bad epochs/batch size.
+    """
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} images but y has {len(y)} labels; they must match")
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be at least 1, got {epochs} and {batch_size}")
+    from tqdm.auto import tqdm
+
+    device = _model_device(model, device)
+    model.to(device)
+    images, labels = _as_images(x, device), _as_labels(y, device)
+    val = None
+    if validation_data is not None:
+        val = (_as_images(validation_data[0], device), _as_labels(validation_data[1], device))
+    if isinstance(optimizer, str):
+        if optimizer.lower() not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        opt = OPTIMIZERS[optimizer.lower()](model.parameters(), lr=lr)
+    else:
+        opt = optimizer
+    n = len(images)
+    steps = (n + batch_size - 1) // batch_size
+    sched = None
+    if scheduler == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
+    generator = torch.Generator(device="cpu")
+    if seed is not None:
+        generator.manual_seed(seed)
+    else:
+        generator.seed()
+
+    history = History(params={"epochs": epochs, "steps": steps, "batch_size": batch_size})
+    for cb in callbacks:
+        cb.on_train_begin({"epochs": epochs, "steps": steps})
+    loss_fn = nn.CrossEntropyLoss()
+    for epoch in range(epochs):
+        for cb in callbacks:
+            cb.on_epoch_begin(epoch)
+        model.train()
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        order = order.to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", disable=not verbose, leave=True)
+        last_bar = time.monotonic()
+        stopped = False
+        for step in range(steps):
+            index = order[step * batch_size : (step + 1) * batch_size]
+            xb, yb = images[index], labels[index]
+            with _autocast(device, amp):
+                logits = model(xb)
+                loss = loss_fn(logits.float(), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            with torch.no_grad():
+                loss_sum += loss.detach() * len(yb)
+                correct += (logits.argmax(1) == yb).sum()
+            seen += len(yb)
+            now = time.monotonic()
+            if callbacks or (verbose and now - last_bar > 0.1):
+                running = {"loss": loss_sum.item() / seen, "accuracy": correct.item() / seen}
+                for cb in callbacks:
+                    cb.on_batch_end(step, running)
+                if verbose:
+                    bar.update(step + 1 - bar.n)
+                    bar.set_postfix(loss=f"{running['loss']:.4f}", acc=f"{running['accuracy']:.4f}", refresh=False)
+                    last_bar = now
+            if stop is not None and stop.requested:
+                stopped = True
+                break
+        logs = {"loss": loss_sum.item() / max(1, seen), "accuracy": correct.item() / max(1, seen)}
+        if val is not None:
+            logs["val_loss"], logs["val_accuracy"] = _measure(model, *val)
+        if verbose:
+            bar.update((step + 1 if stopped else steps) - bar.n)
+            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
+            bar.close()
+        history.stopped_early = stopped
+        if seen:
+            history.append(logs)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+        if stopped:
+            break
+    model.eval()
+    for cb in callbacks:
+        cb.on_train_end({"stopped": history.stopped_early})
+    return history
+
+
+def evaluate(model: nn.Module, x, y, device=None) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy of `model` on (x, y)."""
+    device = _model_device(model, device)
+    model.to(device)
+    return _measure(model, _as_images(x, device), _as_labels(y, device))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x, device=None) -> np.ndarray:
+    """Class probabilities (N, 10) as a numpy array (softmax of the model's logits)."""
+    device = _model_device(model, device)
+    model.to(device)
+    images = _as_images(x, device)
+    was_training = model.training
+    model.eval()
+    parts = [torch.softmax(model(images[i : i + EVAL_BATCH]).float(), dim=1).cpu() for i in range(0, len(images), EVAL_BATCH)]
+    model.train(was_training)
+    return torch.cat(parts).numpy() if parts else np.zeros((0, 10), np.float32)
+
+
+def release(model: nn.Module | None = None) -> None:
+    """Free a model's memory (and cached GPU blocks); drop your own references to it too."""
+    import gc
+
+    if model is not None:
+        model.to("cpu")
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
