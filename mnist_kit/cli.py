@@ -27,7 +27,9 @@ def _int_list(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 128,64, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers like 128,64, got {text!r}"
+        ) from None
     if not values or any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"expected positive integers like 128,64, got {text!r}")
     return values
@@ -62,8 +64,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     report: dict = {"mnist_kit": __version__}
     try:
         source = find_mnist(args.path)
-        report["data"] = {"found": source.kind != "download", "kind": source.kind, "path": str(source.path),
-                          "looked_at": source.tried}
+        report["data"] = {
+            "found": source.kind != "download",
+            "kind": source.kind,
+            "path": str(source.path),
+            "looked_at": source.tried,
+        }
     except MnistDataError as exc:
         report["data"] = {"found": False, "error": str(exc)}
     report.update(describe_devices())
@@ -71,25 +77,33 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"mnist-kit {report['mnist_kit']} on Python {report['python']} (numpy {report['numpy']}, {report['cpu_count']} CPU cores)")
+    print(
+        f"mnist-kit {report['mnist_kit']} on Python {report['python']} (numpy {report['numpy']}, {report['cpu_count']} CPU cores)"
+    )
     torch_info, tf_info = report["torch"], report["tensorflow"]
     if "error" in torch_info:
         print(f"PyTorch: {torch_info['error']}")
     else:
         gpus = ", ".join(torch_info["cuda"]) or "none"
-        print(f"PyTorch {torch_info['version']}: CUDA GPUs {gpus}; Apple MPS {'yes' if torch_info['mps'] else 'no'}; "
-              f"training on {torch_info['device']} with {torch_info['threads']} threads")
+        print(
+            f"PyTorch {torch_info['version']}: CUDA GPUs {gpus}; Apple MPS {'yes' if torch_info['mps'] else 'no'}; "
+            f"training on {torch_info['device']} with {torch_info['threads']} threads"
+        )
     if "error" in tf_info:
         print(f"TensorFlow: {tf_info['error']}")
     else:
-        print(f"TensorFlow {tf_info['version']} / Keras {tf_info['keras']}: GPUs {', '.join(tf_info['gpus']) or 'none'}; "
-              f"training on {tf_info['device']}")
+        print(
+            f"TensorFlow {tf_info['version']} / Keras {tf_info['keras']}: GPUs {', '.join(tf_info['gpus']) or 'none'}; "
+            f"training on {tf_info['device']}"
+        )
     data = report["data"]
     if data.get("found"):
         print(f"MNIST: {data['kind']} copy at {data['path']}")
     else:
-        print(f"MNIST: not found locally ({data.get('error') or '; '.join(data.get('looked_at', []))}); "
-              "it will be downloaded on first use if there is internet")
+        print(
+            f"MNIST: not found locally ({data.get('error') or '; '.join(data.get('looked_at', []))}); "
+            "it will be downloaded on first use if there is internet"
+        )
     jupyter = report["jupyter"]
     for name, present in jupyter.items():
         print(f"{name}: {'installed' if present else 'MISSING'}")
@@ -116,7 +130,9 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     source = find_mnist(args.path)
     start = time.perf_counter()
-    (x_train, y_train), (x_test, y_test) = load_mnist(args.path, verbose=False, download=not args.no_download)
+    (x_train, y_train), (x_test, y_test) = load_mnist(
+        args.path, verbose=False, download=not args.no_download
+    )
     seconds = time.perf_counter() - start
     summary = {
         "source": source.kind,
@@ -133,11 +149,15 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
         return 0
     print(f"MNIST from {summary['path']} ({summary['source']}), loaded in {seconds:.2f} s")
-    print(f"  train: {x_train.shape[0]} images {x_train.shape[1]}x{x_train.shape[2]} {x_train.dtype}; "
-          f"test: {x_test.shape[0]} images")
+    print(
+        f"  train: {x_train.shape[0]} images {x_train.shape[1]}x{x_train.shape[2]} {x_train.dtype}; "
+        f"test: {x_test.shape[0]} images"
+    )
     print(f"  train images per digit 0-9: {summary['train_class_counts']}")
     print(f"  test images per digit 0-9:  {summary['test_class_counts']}")
-    print(f"  pixels {summary['pixel_range'][0]}-{summary['pixel_range'][1]}, mean {summary['mean_pixel']:.4f} of white")
+    print(
+        f"  pixels {summary['pixel_range'][0]}-{summary['pixel_range'][1]}, mean {summary['mean_pixel']:.4f} of white"
+    )
     return 0
 
 
@@ -149,8 +169,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = load_mnist(args.path)  # fails fast, before any framework loads, if the data is bad
     quiet = args.json or args.quiet
     if not quiet:
-        print(f"Training the {args.framework} {args.model.upper()} for {args.epochs} epoch(s) at batch size {args.batch_size}...",
-              file=sys.stderr)
+        print(
+            f"Training the {args.framework} {args.model.upper()} for {args.epochs} epoch(s) at batch size {args.batch_size}...",
+            file=sys.stderr,
+        )
     result = train(
         args.framework,
         args.model,
@@ -175,8 +197,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{args.framework} {args.model}: {result.params:,} parameters, trained {len(result.history.epoch)} epoch(s) "
-              f"in {result.train_seconds:.1f} s on {result.device}")
+        print(
+            f"{args.framework} {args.model}: {result.params:,} parameters, trained {len(result.history.epoch)} epoch(s) "
+            f"in {result.train_seconds:.1f} s on {result.device}"
+        )
         print(f"test accuracy: {result.test_accuracy:.4f}  (test loss {result.test_loss:.4f})")
         if args.plot:
             print(f"curves saved to {args.plot}")
@@ -196,7 +220,9 @@ def _grading_module():
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all sub-commands."""
-    parser = argparse.ArgumentParser(prog="mnist-kit", description="Deep learning on MNIST with Keras and PyTorch.")
+    parser = argparse.ArgumentParser(
+        prog="mnist-kit", description="Deep learning on MNIST with Keras and PyTorch."
+    )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -216,16 +242,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
     train.add_argument("--epochs", type=_positive_int, default=5)
     train.add_argument("--batch-size", type=_positive_int, default=32)
-    train.add_argument("--hidden", type=_int_list, default=[128, 64], help="MLP hidden sizes, e.g. 128,64")
-    train.add_argument("--channels", type=_int_list, default=[32, 64], help="CNN conv channels, e.g. 32,64")
-    train.add_argument("--dropout", type=float, default=None, help="dropout rate (CNN default 0.5, MLP 0)")
-    train.add_argument("--lr", type=_positive_float, default=1e-3, help="learning rate (default 0.001)")
+    train.add_argument(
+        "--hidden", type=_int_list, default=[128, 64], help="MLP hidden sizes, e.g. 128,64"
+    )
+    train.add_argument(
+        "--channels", type=_int_list, default=[32, 64], help="CNN conv channels, e.g. 32,64"
+    )
+    train.add_argument(
+        "--dropout", type=float, default=None, help="dropout rate (CNN default 0.5, MLP 0)"
+    )
+    train.add_argument(
+        "--lr", type=_positive_float, default=1e-3, help="learning rate (default 0.001)"
+    )
     train.add_argument("--optimizer", choices=["adam", "sgd", "rmsprop", "adagrad"], default="adam")
     train.add_argument("--seed", type=int, default=42)
-    train.add_argument("--train-fraction", type=float, default=1.0, help="share of the training images to use")
+    train.add_argument(
+        "--train-fraction", type=float, default=1.0, help="share of the training images to use"
+    )
     train.add_argument("--path", help="MNIST folder (default: the kit's search order)")
     train.add_argument("--plot", metavar="FILE.png", help="save the training curves")
-    train.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    train.add_argument(
+        "--json", action="store_true", help="print exactly one JSON object on stdout"
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=cmd_train)
 
@@ -235,7 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
         grading.add_arguments(grade)
         grade.set_defaults(func=grading.run)
     else:
-        grade.set_defaults(func=lambda a: (_ for _ in ()).throw(CliError("grading is not available in this install")))
+        grade.set_defaults(
+            func=lambda a: (_ for _ in ()).throw(
+                CliError("grading is not available in this install")
+            )
+        )
     return parser
 
 
@@ -260,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         from mnist_kit.data import MnistDataError
 
-        code = exc.code if isinstance(exc, CliError) else (3 if isinstance(exc, MnistDataError) else 1)
+        code = (
+            exc.code if isinstance(exc, CliError) else (3 if isinstance(exc, MnistDataError) else 1)
+        )
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"mnist-kit {args.command}: error: {message}", file=sys.stderr)
         return code

@@ -150,7 +150,9 @@ def _read_idx(file: Path, magic: int, count: int | None) -> np.ndarray:
         with opener(file, "rb") as handle:
             raw = handle.read()
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise MnistDataError(f"{file}: cannot be decompressed ({exc}); the file is truncated or corrupt. Delete it and fetch it again.") from exc
+        raise MnistDataError(
+            f"{file}: cannot be decompressed ({exc}); the file is truncated or corrupt. Delete it and fetch it again."
+        ) from exc
     if len(raw) < 8:
         raise MnistDataError(f"{file}: only {len(raw)} bytes; an IDX header needs at least 8.")
     found_magic = struct.unpack(">I", raw[:4])[0]
@@ -184,15 +186,22 @@ def _check_arrays(arrays: dict[str, np.ndarray], origin: Path) -> None:
                 f"{origin}: {len(x)} {split} images but {len(y)} {split} labels; the counts must agree."
             )
         if y.size and int(y.max()) > 9:
-            raise MnistDataError(f"{origin}: {split} labels go up to {int(y.max())}; MNIST labels are 0-9.")
+            raise MnistDataError(
+                f"{origin}: {split} labels go up to {int(y.max())}; MNIST labels are 0-9."
+            )
 
 
 def _load_idx_folder(folder: Path) -> dict[str, np.ndarray]:
-    arrays = {key: _read_idx(_idx_file(folder, stem), magic, None) for key, (stem, magic, _) in IDX_FILES.items()}
+    arrays = {
+        key: _read_idx(_idx_file(folder, stem), magic, None)
+        for key, (stem, magic, _) in IDX_FILES.items()
+    }
     _check_arrays(arrays, folder)
     for key, (stem, _, count) in IDX_FILES.items():
         if len(arrays[key]) != count:
-            raise MnistDataError(f"{_idx_file(folder, stem)}: holds {len(arrays[key])} items; MNIST's has {count}.")
+            raise MnistDataError(
+                f"{_idx_file(folder, stem)}: holds {len(arrays[key])} items; MNIST's has {count}."
+            )
     return arrays
 
 
@@ -201,16 +210,22 @@ def _load_npz(file: Path) -> dict[str, np.ndarray]:
         with np.load(file, allow_pickle=False) as npz:
             missing = [k for k in IDX_FILES if k not in npz.files]
             if missing:
-                raise MnistDataError(f"{file}: missing arrays {', '.join(missing)}; expected x_train, y_train, x_test, y_test.")
+                raise MnistDataError(
+                    f"{file}: missing arrays {', '.join(missing)}; expected x_train, y_train, x_test, y_test."
+                )
             arrays = {k: np.asarray(npz[k]) for k in IDX_FILES}
     except MnistDataError:
         raise
     except Exception as exc:  # zipfile.BadZipFile, ValueError, EOFError, OSError
-        raise MnistDataError(f"{file}: cannot be read as an .npz archive ({exc}); it is truncated or corrupt.") from exc
+        raise MnistDataError(
+            f"{file}: cannot be read as an .npz archive ({exc}); it is truncated or corrupt."
+        ) from exc
     for key, array in arrays.items():
         want = (28, 28) if key.startswith("x") else ()
         if array.dtype != np.uint8 or array.shape[1:] != want:
-            raise MnistDataError(f"{file}: {key} is {array.dtype} {array.shape}; expected uint8 (N{', 28, 28' if want else ''}).")
+            raise MnistDataError(
+                f"{file}: {key} is {array.dtype} {array.shape}; expected uint8 (N{', 28, 28' if want else ''})."
+            )
     _check_arrays(arrays, file)
     return arrays
 
@@ -246,7 +261,9 @@ def _download(url: str, target: Path, verbose: bool) -> None:
     def write(handle):
         with urllib.request.urlopen(url, timeout=30) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name, disable=not verbose) as bar:
+            with tqdm(
+                total=total, unit="B", unit_scale=True, desc=target.name, disable=not verbose
+            ) as bar:
                 while chunk := response.read(1 << 16):
                     handle.write(chunk)
                     bar.update(len(chunk))
@@ -319,7 +336,13 @@ def load_mnist(
             raise MnistOfflineError(
                 f"MNIST was not found (looked at: {'; '.join(source.tried)}) and download=False. {HOW_TO_POINT}"
             )
-        arrays = _download_mnist(source.path, verbose)
+        import sys
+
+        print(
+            f"MNIST not found locally; downloading it (about 11 MB) to {source.path}",
+            file=sys.stderr,
+        )
+        arrays = _download_mnist(source.path, verbose=True)  # long work: always show progress
         _save_cache(arrays, source.path)
     elif source.kind == "npz":
         file = source.path if source.path.is_file() else source.path / NPZ_NAME
@@ -329,7 +352,9 @@ def load_mnist(
     else:
         arrays = _load_from_idx_with_cache(source.path)
     if verbose:
-        print(f"MNIST loaded from {source.path} ({source.kind}): {len(arrays['x_train'])} train, {len(arrays['x_test'])} test images")
+        print(
+            f"MNIST loaded from {source.path} ({source.kind}): {len(arrays['x_train'])} train, {len(arrays['x_test'])} test images"
+        )
     return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
 
 
@@ -400,7 +425,9 @@ def to_torch(x: np.ndarray, y: np.ndarray | None = None, device=None):
     """Images as a float32 tensor (N, 1, 28, 28) in [0, 1] (and labels as int64) on `device`."""
     import torch
 
-    images = torch.from_numpy(np.ascontiguousarray(add_channel_axis(scale_pixels(x), channels_last=False)))
+    images = torch.from_numpy(
+        np.ascontiguousarray(add_channel_axis(scale_pixels(x), channels_last=False))
+    )
     images = images.to(device) if device is not None else images
     if y is None:
         return images

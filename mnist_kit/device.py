@@ -167,7 +167,11 @@ def seed_everything(seed: int = 42, deterministic: bool = False) -> None:
 
 def describe_devices() -> dict:
     """Versions and devices each installed framework sees (imports both; takes a few seconds)."""
-    info: dict = {"python": sys.version.split()[0], "numpy": np.__version__, "cpu_count": os.cpu_count()}
+    info: dict = {
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "cpu_count": os.cpu_count(),
+    }
     try:
         import torch
 
@@ -186,8 +190,12 @@ def describe_devices() -> dict:
         import keras
         import tensorflow as tf
 
-        info["tensorflow"] = {"version": tf.__version__, "keras": keras.__version__, "gpus": gpus,
-                              "device": "GPU" if gpus else "CPU"}
+        info["tensorflow"] = {
+            "version": tf.__version__,
+            "keras": keras.__version__,
+            "gpus": gpus,
+            "device": "GPU" if gpus else "CPU",
+        }
     except ImportError as exc:
         info["tensorflow"] = {"error": f"not installed ({exc})"}
     return info

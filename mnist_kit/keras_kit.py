@@ -43,7 +43,9 @@ def mlp(hidden: Sequence[int] = (128, 64), dropout: float = 0.0) -> keras.Sequen
     return keras.Sequential(layers, name="mlp")
 
 
-def cnn(channels: Sequence[int] = (32, 64), dense: int = 128, dropout: float = 0.5) -> keras.Sequential:
+def cnn(
+    channels: Sequence[int] = (32, 64), dense: int = 128, dropout: float = 0.5
+) -> keras.Sequential:
     """Conv2D 3x3 + ReLU, MaxPooling, twice; Flatten, Dense(dense, relu), Dropout, Dense(10, softmax).
 
     The default (32, 64) channels and 128 dense units give 225,034 parameters.
@@ -71,7 +73,7 @@ def count_params(model: keras.Model) -> int:
 
 
 def device_name(model: keras.Model | None = None) -> str:
-    """"GPU" when TensorFlow sees one, else "CPU"."""
+    """ "GPU" when TensorFlow sees one, else "CPU"."""
     return "GPU" if _GPUS else "CPU"
 
 
@@ -87,9 +89,16 @@ def _prepare(model: keras.Model, x) -> np.ndarray:
 class _KitCallbacks(keras.callbacks.Callback):
     """Forwards Keras' hooks to the kit's callbacks and honours a StopFlag after each batch."""
 
-    def __init__(self, callbacks: Sequence[Callback], stop: StopFlag | None, epochs: int, steps: int):
+    def __init__(
+        self, callbacks: Sequence[Callback], stop: StopFlag | None, epochs: int, steps: int
+    ):
         super().__init__()
-        self.kit_callbacks, self.stop, self.epochs, self.steps = list(callbacks), stop, epochs, steps
+        self.kit_callbacks, self.stop, self.epochs, self.steps = (
+            list(callbacks),
+            stop,
+            epochs,
+            steps,
+        )
         self.stopped = False
         self.partial: dict | None = None
 
@@ -122,12 +131,18 @@ class _KitCallbacks(keras.callbacks.Callback):
             cb.on_train_end({"stopped": self.stopped})
 
 
-def compile_model(model: keras.Model, optimizer: str | keras.optimizers.Optimizer = "adam", lr: float = 1e-3,
-                  steps_per_execution: int = 1) -> keras.Model:
+def compile_model(
+    model: keras.Model,
+    optimizer: str | keras.optimizers.Optimizer = "adam",
+    lr: float = 1e-3,
+    steps_per_execution: int = 1,
+) -> keras.Model:
     """Compile with the tutorial recipe: the optimizer, sparse categorical cross-entropy, accuracy."""
     if isinstance(optimizer, str):
         if optimizer.lower() not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+            raise ValueError(
+                f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+            )
         optimizer = OPTIMIZERS[optimizer.lower()](learning_rate=lr)
     model.compile(
         optimizer=optimizer,
@@ -190,7 +205,9 @@ def fit(
         callbacks=[bridge, *keras_cbs],
         verbose=verbose,
     )
-    history = History.from_keras(result, {"epochs": epochs, "steps": steps, "batch_size": batch_size})
+    history = History.from_keras(
+        result, {"epochs": epochs, "steps": steps, "batch_size": batch_size}
+    )
     history.stopped_early = bridge.stopped
     if bridge.stopped and bridge.partial is not None:
         # Keras drops the epoch it stopped in; record what it had measured so far.
@@ -205,7 +222,9 @@ def evaluate(model: keras.Model, x, y) -> tuple[float, float]:
     """Mean loss and accuracy of `model` on (x, y), measured here (compiles if needed)."""
     if not model.compiled:
         compile_model(model)
-    loss, accuracy = model.evaluate(_prepare(model, x), np.asarray(y), batch_size=1024, verbose=0)[:2]
+    loss, accuracy = model.evaluate(_prepare(model, x), np.asarray(y), batch_size=1024, verbose=0)[
+        :2
+    ]
     return float(loss), float(accuracy)
 
 

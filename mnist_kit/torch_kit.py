@@ -20,7 +20,17 @@ from mnist_kit.data import add_channel_axis, scale_pixels
 from mnist_kit.device import torch_device
 from mnist_kit.training import Callback, History, StopFlag
 
-__all__ = ["mlp", "cnn", "keras_init_", "fit", "evaluate", "predict", "count_params", "device_name", "release"]
+__all__ = [
+    "mlp",
+    "cnn",
+    "keras_init_",
+    "fit",
+    "evaluate",
+    "predict",
+    "count_params",
+    "device_name",
+    "release",
+]
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -60,26 +70,30 @@ def mlp(hidden: Sequence[int] = (128, 64), dropout: float = 0.0) -> nn.Sequentia
     return keras_init_(nn.Sequential(*layers))
 
 
-def cnn(channels: Sequence[int] = (32, 64), dense: int = 128, dropout: float = 0.5) -> nn.Sequential:
+def cnn(
+    channels: Sequence[int] = (32, 64), dense: int = 128, dropout: float = 0.5
+) -> nn.Sequential:
     """Conv3x3-ReLU-MaxPool twice, Flatten, Linear(dense)-ReLU, Dropout, Linear to 10 logits.
 
     The default (32, 64) channels and 128 dense units give 225,034 parameters, like Keras.
     """
     c1, c2 = channels
     # 28 -> conv 26 -> pool 13 -> conv 11 -> pool 5
-    return keras_init_(nn.Sequential(
-        nn.Conv2d(1, c1, 3),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(c1, c2, 3),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(c2 * 5 * 5, dense),
-        nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Linear(dense, 10),
-    ))
+    return keras_init_(
+        nn.Sequential(
+            nn.Conv2d(1, c1, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(c2 * 5 * 5, dense),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(dense, 10),
+        )
+    )
 
 
 def count_params(model: nn.Module) -> int:
@@ -174,7 +188,7 @@ def fit(
         verbose: 1 shows a tqdm bar per epoch (a widget in notebooks), 0 is silent.
         amp: mixed precision, used only on CUDA GPUs.
         scheduler: "onecycle" for a one-cycle learning-rate schedule peaking at `lr`, else constant.
-        seed: seeds the shuffling (and nothing else) when given.
+        seed: seeds the shuffling when given; otherwise it follows torch's global seed.
 
     Raises:
         ValueError: mismatched lengths, an unknown optimizer, or bad epochs/batch size.
@@ -193,7 +207,9 @@ def fit(
         val = (_as_images(validation_data[0], device), _as_labels(validation_data[1], device))
     if isinstance(optimizer, str):
         if optimizer.lower() not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+            raise ValueError(
+                f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+            )
         opt = OPTIMIZERS[optimizer.lower()](model.parameters(), lr=lr)
     else:
         opt = optimizer
@@ -202,11 +218,9 @@ def fit(
     sched = None
     if scheduler == "onecycle":
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
+    # Shuffling follows torch's global seed (so seed_everything makes runs repeat) unless `seed` is given.
     generator = torch.Generator(device="cpu")
-    if seed is not None:
-        generator.manual_seed(seed)
-    else:
-        generator.seed()
+    generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
 
     history = History(params={"epochs": epochs, "steps": steps, "batch_size": batch_size})
     for cb in callbacks:
@@ -246,7 +260,11 @@ def fit(
                     cb.on_batch_end(step, running)
                 if verbose:
                     bar.update(step + 1 - bar.n)
-                    bar.set_postfix(loss=f"{running['loss']:.4f}", acc=f"{running['accuracy']:.4f}", refresh=False)
+                    bar.set_postfix(
+                        loss=f"{running['loss']:.4f}",
+                        acc=f"{running['accuracy']:.4f}",
+                        refresh=False,
+                    )
                     last_bar = now
             if stop is not None and stop.requested:
                 stopped = True
@@ -286,7 +304,10 @@ def predict(model: nn.Module, x, device=None) -> np.ndarray:
     images = _as_images(x, device)
     was_training = model.training
     model.eval()
-    parts = [torch.softmax(model(images[i : i + EVAL_BATCH]).float(), dim=1).cpu() for i in range(0, len(images), EVAL_BATCH)]
+    parts = [
+        torch.softmax(model(images[i : i + EVAL_BATCH]).float(), dim=1).cpu()
+        for i in range(0, len(images), EVAL_BATCH)
+    ]
     model.train(was_training)
     return torch.cat(parts).numpy() if parts else np.zeros((0, 10), np.float32)
 
