@@ -38,6 +38,7 @@ OPTIMIZERS = {
     "rmsprop": torch.optim.RMSprop,
     "adagrad": torch.optim.Adagrad,
 }
+SMALL_STEP_WORK = 20_000_000  # parameters x batch size below which one CPU thread is fastest
 EVAL_BATCH = 2048  # large batches for inference: no gradients, so memory is small
 
 
@@ -175,6 +176,7 @@ def fit(
     amp: bool = False,
     scheduler: str | None = None,
     seed: int | None = None,
+    threads: int | None = None,
 ) -> History:
     """Train `model` on in-memory images with cross-entropy and return a Keras-shaped History.
 
@@ -188,6 +190,8 @@ def fit(
         verbose: 1 shows a tqdm bar per epoch (a widget in notebooks), 0 is silent.
         amp: mixed precision, used only on CUDA GPUs.
         scheduler: "onecycle" for a one-cycle learning-rate schedule peaking at `lr`, else constant.
+        threads: CPU threads to use; by default one for small dense steps (faster on a
+            small machine than splitting a 32-image step), all cores for convolutions.
         seed: seeds the shuffling when given; otherwise it follows torch's global seed.
 
     Raises:
@@ -197,8 +201,6 @@ def fit(
         raise ValueError(f"x has {len(x)} images but y has {len(y)} labels; they must match")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be at least 1, got {epochs} and {batch_size}")
-    from tqdm.auto import tqdm
-
     device = _model_device(model, device)
     model.to(device)
     images, labels = _as_images(x, device), _as_labels(y, device)
@@ -210,7 +212,7 @@ def fit(
             raise ValueError(
                 f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
             )
-        opt = OPTIMIZERS[optimizer.lower()](model.parameters(), lr=lr)
+        opt = _make_optimizer(optimizer.lower(), model, lr)
     else:
         opt = optimizer
     n = len(images)
@@ -222,6 +224,72 @@ def fit(
     generator = torch.Generator(device="cpu")
     generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
 
+    previous_threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(threads or _auto_threads(model, batch_size, previous_threads))
+    try:
+        return _fit_loop(
+            model,
+            images,
+            labels,
+            val,
+            opt,
+            sched,
+            generator,
+            epochs,
+            batch_size,
+            steps,
+            callbacks,
+            stop,
+            verbose,
+            shuffle,
+            device,
+            amp,
+        )
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _make_optimizer(name: str, model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Build a named optimizer, fused into one kernel where PyTorch offers it (about 2x faster steps)."""
+    cls = OPTIMIZERS[name]
+    if name in ("adam", "sgd", "adagrad"):
+        try:
+            return cls(model.parameters(), lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):
+            pass  # older PyTorch, or a device without a fused kernel
+    return cls(model.parameters(), lr=lr)
+
+
+def _auto_threads(model: nn.Module, batch_size: int, available: int) -> int:
+    """One thread when a step is too small to split (thread hand-offs would cost more), else all."""
+    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    work = count_params(model) * batch_size
+    return available if has_conv or work > SMALL_STEP_WORK else 1
+
+
+def _fit_loop(
+    model,
+    images,
+    labels,
+    val,
+    opt,
+    sched,
+    generator,
+    epochs,
+    batch_size,
+    steps,
+    callbacks,
+    stop,
+    verbose,
+    shuffle,
+    device,
+    amp,
+) -> History:
+    """The training loop proper (see `fit`)."""
+    from tqdm.auto import tqdm
+
+    n = len(images)
     history = History(params={"epochs": epochs, "steps": steps, "batch_size": batch_size})
     for cb in callbacks:
         cb.on_train_begin({"epochs": epochs, "steps": steps})
