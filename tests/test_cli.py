@@ -182,3 +182,25 @@ def test_doctor_reports_frameworks_data_and_widgets():
     )
     assert report["data"]["found"] is True
     assert report["jupyter"]["ipywidgets"]
+
+
+def test_train_plot_saves_a_png_of_the_curves(tmp_path):
+    """Does `train --plot FILE.png` write a real PNG of the training curves?"""
+    target = tmp_path / "curves.png"
+    result = run(
+        "train",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "256",
+        "--hidden",
+        "32",
+        "--train-fraction",
+        "0.1",
+        "--plot",
+        str(target),
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(result.stdout)["plot"] == str(target)
