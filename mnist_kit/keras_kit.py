@@ -80,7 +80,10 @@ def device_name(model: keras.Model | None = None) -> str:
 def _prepare(model: keras.Model, x) -> np.ndarray:
     """Scale to [0, 1] and add the channel axis when the model's input has one."""
     x = scale_pixels(x)
-    want = len(model.inputs[0].shape) if getattr(model, "inputs", None) else x.ndim
+    try:
+        want = len(model.inputs[0].shape)
+    except (AttributeError, IndexError, TypeError, ValueError):  # a model not built yet
+        want = x.ndim
     if want == 4 and x.ndim == 3:
         x = add_channel_axis(x)
     return x
@@ -219,13 +222,14 @@ def fit(
 
 
 def evaluate(model: keras.Model, x, y) -> tuple[float, float]:
-    """Mean loss and accuracy of `model` on (x, y), measured here (compiles if needed)."""
-    if not model.compiled:
-        compile_model(model)
-    loss, accuracy = model.evaluate(_prepare(model, x), np.asarray(y), batch_size=1024, verbose=0)[
-        :2
-    ]
-    return float(loss), float(accuracy)
+    """Mean cross-entropy and accuracy of `model` on (x, y), computed here from its predictions.
+
+    Works whatever the model was compiled with (or if it never was).
+    """
+    probs = predict(model, x)
+    y = np.asarray(y).astype(np.int64)
+    picked = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
+    return float(-np.log(picked).mean()), float((probs.argmax(axis=1) == y).mean())
 
 
 def predict(model: keras.Model, x) -> np.ndarray:
