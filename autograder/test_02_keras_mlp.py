@@ -1,0 +1,11 @@
+"""Assignment 2, a first MLP in Keras: the visible tests shipped with the kit, plus hidden tests."""
+
+from mnist_kit.grading.checks import expect_class_recall
+from mnist_kit.grading.spec import graded
+from mnist_kit.grading.suites.keras_mlp import *  # noqa: F403 - the visible tests
+
+
+@graded("q2_accuracy", 1, hidden=True)
+def test_every_digit(submission):
+    """Is every digit recognised at least 90% of the time?"""
+    expect_class_recall(submission.model("model"), 0.90)

@@ -1,0 +1,290 @@
+"""Grader side: what a test sees of one submission, loaded from the files its kernel wrote.
+
+Models are loaded without running student code: Keras files with `safe_mode=True`,
+PyTorch programs with `torch.export.load` while every `torch.load` is forced to
+`weights_only=True`, outputs with `np.load(allow_pickle=False)`. Accuracy is always
+measured here, on the real MNIST test set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnist_kit.grading.architecture import Layer, describe_keras, describe_program
+from mnist_kit.grading.spec import Call, EvalRun, Fail, Probe, TrainRun, Value
+
+__all__ = [
+    "Submission",
+    "GradedModel",
+    "CallResult",
+    "FigureInfo",
+    "mnist_test_set",
+    "load_probe_inputs",
+]
+
+
+def mnist_test_set() -> tuple[np.ndarray, np.ndarray]:
+    """The 10,000 MNIST test images as float32 in [0, 1] and their labels (loaded once)."""
+    global _TEST_SET
+    if _TEST_SET is None:
+        from mnist_kit.data import load_mnist, scale_pixels
+
+        _, (x_test, y_test) = load_mnist()
+        _TEST_SET = (scale_pixels(x_test), y_test.astype(np.int64))
+    return _TEST_SET
+
+
+_TEST_SET: tuple[np.ndarray, np.ndarray] | None = None
+
+
+@contextlib.contextmanager
+def _weights_only() -> Iterator[None]:
+    """Force every torch.load inside the block to weights_only=True (no pickled code runs)."""
+    saved = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
+        else:
+            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = saved
+
+
+class GradedModel:
+    """A model the grader loaded itself: its layers, parameter count and predictions."""
+
+    def __init__(
+        self, name: str, framework: str, obj: Any, entry: dict, measurements: dict | None = None
+    ):
+        self.name, self.framework, self.obj, self.entry = name, framework, obj, entry
+        self.measurements = measurements if measurements is not None else {}
+
+    @cached_property
+    def layers(self) -> list[Layer]:
+        return describe_keras(self.obj) if self.framework == "keras" else describe_program(self.obj)
+
+    @cached_property
+    def params(self) -> int:
+        """Trainable parameters (Keras' non-trainable BatchNorm statistics are not counted)."""
+        if self.framework == "keras":
+            return int(sum(int(np.prod(w.shape)) for w in self.obj.trainable_weights))
+        state = self.obj.state_dict
+        return int(sum(state[name].numel() for name in self.obj.graph_signature.parameters))
+
+    @cached_property
+    def compile_config(self) -> dict | None:
+        """Keras only: the optimizer, loss and metrics it was compiled with (None if not compiled)."""
+        if self.framework != "keras":
+            return None
+        config = self.obj.get_compile_config()
+        return config or None
+
+    def _torch_module(self):
+        return self.obj.module()
+
+    def predict(self, images: np.ndarray, state_dict: dict | None = None) -> np.ndarray:
+        """Outputs (probabilities or logits) for float images shaped (N, 28, 28)."""
+        if self.framework == "keras":
+            shape = tuple(self.obj.inputs[0].shape)
+            x = images.reshape((len(images), *[d or 1 for d in shape[1:]]))
+            return np.asarray(self.obj.predict(x, batch_size=1000, verbose=0))
+        import torch
+
+        module = self._torch_module()
+        if state_dict is not None:
+            module.load_state_dict(state_dict)
+        batch = self.entry.get("batch") or 1000
+        shape = tuple(self.entry["input_shape"])
+        outputs = []
+        with torch.no_grad():
+            for start in range(0, len(images), batch):
+                chunk = images[start : start + batch].reshape((-1, *shape))
+                size = len(chunk)
+                if self.entry.get("batch") and size < batch:  # a fixed-batch export: pad, then trim
+                    chunk = np.concatenate([chunk, np.zeros((batch - size, *shape), np.float32)])
+                outputs.append(module(torch.from_numpy(np.ascontiguousarray(chunk))).numpy()[:size])
+        return np.concatenate(outputs)
+
+    def loss(self, images: np.ndarray, labels: np.ndarray, state_dict: dict | None = None) -> float:
+        """Mean cross-entropy of the model's outputs (logits, or probabilities if they sum to 1)."""
+        outputs = self.predict(images, state_dict).astype(np.float64)
+        if np.all(outputs >= 0) and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3):
+            log_probs = np.log(np.clip(outputs, 1e-12, 1.0))
+        else:
+            shifted = outputs - outputs.max(axis=1, keepdims=True)
+            log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return float(-log_probs[np.arange(len(labels)), labels].mean())
+
+    @cached_property
+    def test_accuracy(self) -> float:
+        """Accuracy on the 10,000 MNIST test images, measured by the grader."""
+        images, labels = mnist_test_set()
+        accuracy = float((self.predict(images).argmax(axis=1) == labels).mean())
+        self.measurements[f"{self.name}.test_accuracy"] = accuracy
+        self.measurements[f"{self.name}.params"] = self.params
+        return accuracy
+
+
+@dataclass
+class FigureInfo:
+    """What a returned (or shown) figure holds: one text and one image per image axes."""
+
+    texts: list[str]
+    images: np.ndarray | None
+
+
+@dataclass
+class CallResult:
+    """What one probe produced: the returned value rebuilt from arrays, or the error it raised."""
+
+    probe: Probe
+    value: Any
+    arrays: dict[str, np.ndarray]
+
+
+def _rebuild(structure: Any, arrays: dict[str, np.ndarray], prefix: str = "out") -> Any:
+    if structure == "none":
+        return None
+    if structure == "array":
+        return arrays[prefix]
+    if structure == "figure":
+        texts = [str(t) for t in arrays.get(f"{prefix}.texts", np.array([], dtype=str))]
+        return FigureInfo(texts, arrays.get(f"{prefix}.images"))
+    if "dict" in structure:
+        return {
+            name: _rebuild(part, arrays, f"{prefix}.{i}")
+            for i, (name, part) in enumerate(structure["dict"].items())
+        }
+    parts = structure["tuple"]
+    return tuple(_rebuild(part, arrays, f"{prefix}.{i}") for i, part in enumerate(parts))
+
+
+def load_probe_inputs(folder: Path, key: str) -> dict[str, np.ndarray]:
+    with np.load(folder / f"{key}.in.npz", allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+class Submission:
+    """Everything the tests may ask of one submission, read from its artifact folder.
+
+    `produce` (used by `check()` inside a notebook) creates a missing artifact on demand;
+    the grader passes none, so anything the kernel did not write is simply missing.
+    """
+
+    def __init__(self, folder: str | Path, produce: Callable[[str, Any], dict] | None = None):
+        self.folder = Path(folder)
+        self._produce = produce
+        manifest = self.folder / "manifest.json"
+        self.manifest = (
+            json.loads(manifest.read_text()) if manifest.is_file() else {"models": {}, "probes": {}}
+        )
+        self.measurements: dict[
+            str, float
+        ] = {}  # what the grader measured, e.g. "model.test_accuracy"
+        self._models: dict[str, GradedModel] = {}
+
+    def _entry(self, section: str, key: str, item: Any) -> dict:
+        entries = self.manifest.setdefault(section, {})
+        if key not in entries and self._produce is not None:
+            entries[key] = self._produce(section, item)
+        if key not in entries:
+            raise Fail(f"the grader has no record of {key!r}; did the notebook run to the end?")
+        return entries[key]
+
+    def model(self, name: str) -> GradedModel:
+        """The model the notebook called `name`, loaded by the grader."""
+        if name in self._models:
+            return self._models[name]
+        entry = self._entry("models", name, name)
+        if entry.get("error"):
+            raise Fail(f"could not save `{name}` for grading: {entry['error']}")
+        self._models[name] = self._load_model(name, entry)
+        return self._models[name]
+
+    def _load_model(self, name: str, entry: dict) -> GradedModel:
+        if entry.get("framework") not in ("keras", "torch"):
+            raise Fail(f"`{name}` was saved in an unknown format")
+        path = self.folder / Path(str(entry["file"])).name  # never a path outside the folder
+        try:
+            if entry["framework"] == "keras":
+                from mnist_kit.device import import_tensorflow
+
+                import_tensorflow()  # quiet: no start-up lines on the grader's stderr
+                import keras
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    obj = keras.models.load_model(path, safe_mode=True)
+            else:
+                import torch
+
+                with _weights_only(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    obj = torch.export.load(str(path))
+        except Exception as exc:  # noqa: BLE001 - the message goes to the student
+            raise Fail(
+                f"the grader could not load `{name}` ({type(exc).__name__}: {str(exc)[:200]}); "
+                "build it from the framework's own layers (custom classes and Lambda layers cannot be graded)"
+            ) from None
+        return GradedModel(name, entry["framework"], obj, entry, self.measurements)
+
+    def _probe_entry(self, probe: Probe) -> dict:
+        entry = self._entry("probes", probe.key, probe)
+        if entry.get("error"):
+            raise Fail(f"{probe.label} raised {entry['error']}")
+        return entry
+
+    def _outputs(self, probe: Probe) -> dict[str, np.ndarray]:
+        with np.load(self.folder / f"{probe.key}.out.npz", allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    def call(self, probe: Call | Value) -> Any:
+        """What `probe.function` returned on the probe's inputs (raises Fail if it raised)."""
+        entry = self._probe_entry(probe)
+        return _rebuild(entry["structure"], self._outputs(probe))
+
+    def train_run(self, probe: TrainRun) -> dict[str, Any]:
+        """Loss before and after the student's training function ran, measured by the grader."""
+        entry = self._probe_entry(probe)
+        outputs = self._outputs(probe)
+        program = entry["program"]
+        if program.get("error"):
+            raise Fail(f"could not save the model {probe.label} trained: {program['error']}")
+        model = self._load_model(probe.model_class, program)
+        import torch
+
+        with _weights_only():
+            weights = torch.load(self.folder / f"{probe.key}.weights.pt", weights_only=True)
+        images, labels = probe.arrays()["images"], probe.arrays()["labels"]
+        before = model.loss(images, labels, weights["before"])
+        after = model.loss(images, labels, weights["after"])
+        return {
+            "before": before,
+            "after": after,
+            "modes": outputs["modes"],
+            "returned": outputs.get("returned"),
+        }
+
+    def eval_run(self, probe: EvalRun) -> dict[str, Any]:
+        """What the student's evaluation returned, next to the accuracy the grader measures."""
+        self._probe_entry(probe)
+        outputs = self._outputs(probe)
+        images, labels = probe.arrays()["images"], probe.arrays()["labels"]
+        measured = float((self.model(probe.model).predict(images).argmax(axis=1) == labels).mean())
+        returned = outputs.get("returned")
+        return {
+            "returned": None if returned is None else float(returned),
+            "measured": measured,
+            "modes": outputs["modes"],
+        }

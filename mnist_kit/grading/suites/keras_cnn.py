@@ -1,0 +1,59 @@
+"""Visible tests of assignment 3, a CNN in Keras (after course/05-cnn.ipynb)."""
+
+from __future__ import annotations
+
+from mnist_kit.grading.checks import (
+    expect_accuracy,
+    expect_activations,
+    expect_compiled,
+    expect_layer_kinds,
+    expect_layer_sizes,
+    expect_params,
+)
+from mnist_kit.grading.spec import graded
+
+LAYERS = (
+    "Conv2D(32, 3x3, relu); MaxPooling2D(2x2); Conv2D(64, 3x3, relu); MaxPooling2D(2x2); "
+    "Flatten; Dense(128, relu); Dropout(0.5); Dense(10, softmax)"
+)
+PARAMS = 225_034
+THRESHOLD = 0.985  # the solution reaches about 0.99 after 3 epochs at batch 128, Adam 3e-3
+HOW_TO_TRAIN = "train it with model.fit(...) (3 epochs at batch 128 with Adam at 3e-3 are enough)"
+
+
+@graded("q3_architecture", 2)
+def test_layer_kinds(submission):
+    """Are the layers Conv2D, MaxPooling2D, Conv2D, MaxPooling2D, Flatten, Dense, Dropout, Dense?"""
+    expect_layer_kinds(submission.model("model"), LAYERS)
+
+
+@graded("q3_architecture", 1)
+def test_layer_sizes(submission):
+    """Do filters, kernels, pool sizes, units and the dropout rate match the assignment?"""
+    expect_layer_sizes(submission.model("model"), LAYERS)
+
+
+@graded("q3_architecture", 1)
+def test_activations(submission):
+    """Are the activations relu everywhere and softmax at the end?"""
+    expect_activations(submission.model("model"), LAYERS)
+
+
+@graded("q3_architecture", 1)
+def test_param_count(submission):
+    """Does the model have 225,034 trainable parameters?"""
+    expect_params(submission.model("model"), PARAMS)
+
+
+@graded("q3_compile", 1)
+def test_compiled(submission):
+    """Was the model compiled with Adam, sparse categorical cross-entropy and accuracy?"""
+    expect_compiled(
+        submission.model("model"), "adam", "sparse_categorical_crossentropy", "accuracy"
+    )
+
+
+@graded("q3_accuracy", 3)
+def test_accuracy(submission):
+    """Does the trained CNN reach 98.5% accuracy on the MNIST test set (measured by the grader)?"""
+    expect_accuracy(submission.model("model"), THRESHOLD, HOW_TO_TRAIN)

@@ -1,0 +1,62 @@
+"""Visible tests of assignment 2, a first MLP in Keras (after course/03-first-model.ipynb)."""
+
+from __future__ import annotations
+
+from mnist_kit.grading.checks import (
+    expect_accuracy,
+    expect_activations,
+    expect_compiled,
+    expect_layer_kinds,
+    expect_layer_sizes,
+    expect_params,
+)
+from mnist_kit.grading.spec import graded
+
+LAYERS = "Flatten; Dense(128, relu); Dense(64, relu); Dense(10, softmax)"
+PARAMS = 109_386
+THRESHOLD = 0.97  # the solution reaches about 0.975-0.98 after 5 epochs at batch 32
+HOW_TO_TRAIN = "train it with model.fit(..., epochs=5, batch_size=32, validation_data=...)"
+
+
+@graded("q2_architecture", 1)
+def test_layer_kinds(submission):
+    """Are the layers Flatten, Dense, Dense, Dense, in that order?"""
+    expect_layer_kinds(submission.model("model"), LAYERS)
+
+
+@graded("q2_architecture", 1)
+def test_layer_sizes(submission):
+    """Do the Dense layers have 128, 64 and 10 units?"""
+    expect_layer_sizes(submission.model("model"), LAYERS)
+
+
+@graded("q2_architecture", 1)
+def test_activations(submission):
+    """Are the activations relu, relu and softmax?"""
+    expect_activations(submission.model("model"), LAYERS)
+
+
+@graded("q2_architecture", 1)
+def test_param_count(submission):
+    """Does the model have 109,386 trainable parameters?"""
+    expect_params(submission.model("model"), PARAMS)
+
+
+@graded("q2_compile", 1)
+def test_optimizer(submission):
+    """Was the model compiled with the Adam optimizer?"""
+    expect_compiled(submission.model("model"), optimizer="adam")
+
+
+@graded("q2_compile", 1)
+def test_loss_and_metric(submission):
+    """Was it compiled with sparse categorical cross-entropy and the accuracy metric?"""
+    expect_compiled(
+        submission.model("model"), loss="sparse_categorical_crossentropy", metric="accuracy"
+    )
+
+
+@graded("q2_accuracy", 3)
+def test_accuracy(submission):
+    """Does the trained model reach 97% accuracy on the MNIST test set (measured by the grader)?"""
+    expect_accuracy(submission.model("model"), THRESHOLD, HOW_TO_TRAIN)
