@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from mnist_kit.grading.engine import Grader, drop_graded_tests
 
@@ -52,3 +53,34 @@ def test_graded_test_cells_are_not_run_by_the_grader():
     kept = drop_graded_tests(nb)
     assert not any("check(" in cell.source for cell in kept.cells if cell.cell_type == "code")
     assert any("def split_train_val" in cell.source for cell in kept.cells)
+
+
+def test_sandbox_choices_pick_the_launcher(monkeypatch):
+    """Do sandbox="none"/"limited"/"bubblewrap" give those launchers, and is a missing bubblewrap explained?"""
+    from mnist_kit.grading import sandbox
+    from mnist_kit.grading.engine import make_launcher
+    from mnist_kit.grading.kernel import LocalKernel
+
+    assert isinstance(make_launcher("none"), LocalKernel)
+    limited = make_launcher("limited", memory_mb=2048)
+    assert isinstance(limited, sandbox.LimitedKernel) and limited.limits.memory_mb == 2048
+    grader = Grader("01-data", launcher=LocalKernel(), sandbox="bubblewrap")
+    assert isinstance(grader.launcher, LocalKernel)  # an explicit launcher wins
+    with pytest.raises(ValueError, match="sandbox must be one of"):
+        make_launcher("docker")
+    monkeypatch.setattr(sandbox, "bubblewrap_problem", lambda *a: "/usr/bin/bwrap does not exist")
+    with pytest.raises(RuntimeError, match="apt install bubblewrap"):
+        make_launcher("bubblewrap")
+
+
+def test_the_default_grader_sandboxes_with_the_scratch_binds():
+    """Does Grader() use bubblewrap (where it works) with only plan/ read-only and out/ writable?"""
+    from mnist_kit.grading import sandbox
+
+    grader = Grader("01-data", memory_mb=3000)
+    if sandbox.bubblewrap_problem() is not None:
+        pytest.skip(f"bubblewrap cannot be used here: {sandbox.bubblewrap_problem()}")
+    assert isinstance(grader.launcher, sandbox.BubblewrapKernel)
+    assert grader.launcher.extra_ro_binds == ("../plan",)
+    assert grader.launcher.extra_rw_binds == ("../out",)
+    assert grader.launcher.limits.memory_mb == 3000 == grader.memory_limit_mb

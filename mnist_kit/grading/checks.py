@@ -20,6 +20,7 @@ __all__ = [
     "expect_activations",
     "expect_params",
     "expect_accuracy",
+    "expect_learned",
     "expect_class_recall",
     "expect_compiled",
 ]
@@ -121,10 +122,31 @@ def expect_params(model: GradedModel, expected: int) -> None:
     )
 
 
+MEMORISED_GAP = 0.15  # train accuracy this far below test accuracy: the test set was memorised
+
+
+def expect_learned(model: GradedModel) -> None:
+    """A model with a high test accuracy does about as well on training images it was taught with.
+
+    A "model" that stores the test labels (a lookup, not learning) scores on the test set only.
+    """
+    accuracy = model.test_accuracy
+    if accuracy < 0.9:
+        return
+    train = model.train_accuracy
+    expect(
+        train >= accuracy - MEMORISED_GAP,
+        f"test accuracy {accuracy:.4f} but only {train:.4f} on 5,000 MNIST training images "
+        "(both measured by the grader): the model seems to have memorised the test labels "
+        "instead of learning; train it on the training images only",
+    )
+
+
 def expect_accuracy(model: GradedModel, threshold: float, how_to_train: str) -> None:
     """Accuracy on the 10,000 MNIST test images, measured by the grader, reaches the threshold."""
     accuracy = model.test_accuracy
     if accuracy >= threshold:
+        expect_learned(model)
         return
     measured = f"test accuracy {accuracy:.4f} (measured by the grader on the 10,000 MNIST test images) is below {threshold}"
     if accuracy < 0.3:

@@ -1,6 +1,9 @@
 """`mnist-kit grade`: grade submitted notebooks without a full nbgrader course set-up.
 
     mnist-kit grade --assignment 02-keras-mlp alice.ipynb bob.ipynb --out gradebook.csv --feedback feedback/
+    mnist-kit grade --assignment 02 submissions/*.ipynb --out gradebook.csv --jobs 4
+    mnist-kit grade --assignment 02 submissions/*.ipynb --out shard-2.csv --shard 2/4
+    mnist-kit grade --merge shard-*.csv --out gradebook.csv
 
 The main CLI (mnist_kit/cli.py) calls `add_arguments(parser)` and then `run(args)`.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 __all__ = ["add_arguments", "run", "main"]
@@ -24,23 +28,60 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of processes, got {text!r}"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, slash, count = text.partition("/")
+    try:
+        if not slash:
+            raise ValueError
+        index, count = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected I/N with whole numbers, like 2/4, got {text!r}"
+        ) from None
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"I/N needs 1 <= I <= N, got {text!r}")
+    return index, count
+
+
+def _memory(text: str) -> int | None:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of MB, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no cap) or more, got {value}")
+    return value or None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `grade` options to `parser`."""
     from mnist_kit.grading.assignments import ASSIGNMENTS
 
     parser.add_argument(
-        "submissions", nargs="+", metavar="SUBMISSION.ipynb", help="notebooks to grade"
+        "submissions", nargs="*", metavar="SUBMISSION.ipynb", help="notebooks to grade"
     )
     parser.add_argument(
         "--assignment",
-        required=True,
         metavar="NAME",
-        help=f"one of: {', '.join(ASSIGNMENTS)} (or its number)",
+        help=f"one of: {', '.join(ASSIGNMENTS)} (or its number); required unless --merge",
     )
     parser.add_argument(
         "--out",
         metavar="GRADEBOOK.csv",
-        help="write a CSV gradebook: one row per submission and test",
+        help="the CSV gradebook: one row per submission and test; rewritten atomically after "
+        "each submission, and what it already holds is not graded again",
     )
     parser.add_argument(
         "--feedback", metavar="DIR", help="write per-student feedback (Markdown and HTML) here"
@@ -64,39 +105,205 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="keep each submission's scratch folder (saved models, outputs) here",
     )
+    parser.add_argument(
+        "--sandbox",
+        choices=("auto", "bubblewrap", "limited", "none"),
+        default="auto",
+        help="how each student's kernel is fenced in (default: auto)",
+    )
+    parser.add_argument(
+        "--memory-mb",
+        type=_memory,
+        default=4096,
+        metavar="N",
+        help="memory cap of each student's kernel in MB; 0 for none (default 4096)",
+    )
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="grade N submissions at a time, each in its own worker process (default 1)",
+    )
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="grade only shard I of N (1-based): a fixed slice of the submissions, for a "
+        "Slurm array, an indexed Job or a CI matrix; combine the gradebooks with --merge",
+    )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="grade everything again, ignoring what --out already holds",
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="GRADEBOOK.csv",
+        help="combine these gradebooks (from shards) into --out; grades nothing",
+    )
+    parser.set_defaults(grade_parser=parser)
 
 
 def _summary_line(result) -> str:
-    status = (
-        f"not graded: {result.error}" if result.error else f"{result.score:g}/{result.max_score:g}"
-    )
-    return f"{result.submission}: {status} ({result.seconds:.0f} s)"
+    return f"{result.submission}: {_status(result)} ({result.seconds:.0f} s)"
+
+
+def _status(result) -> str:
+    if result.error is None:
+        return f"{result.score:g}/{result.max_score:g}"
+    return result.error if result.error.startswith("not graded") else f"not graded: {result.error}"
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Option combinations argparse cannot check; errors exit 2 like argparse's own."""
+    parser = getattr(args, "grade_parser", None)
+
+    def error(message: str) -> None:
+        if parser is not None:
+            parser.error(message)
+        raise SystemExit(f"mnist-kit grade: error: {message}")
+
+    if args.merge:
+        if not args.out:
+            error("--merge needs --out, the combined gradebook to write")
+        if args.submissions:
+            error("--merge combines gradebooks; give no submissions with it")
+        if Path(args.out).resolve() in {Path(p).resolve() for p in args.merge}:
+            error("--out must not be one of the gradebooks to merge")
+        return
+    if not args.assignment:
+        error("the following arguments are required: --assignment")
+    if not args.submissions:
+        error("the following arguments are required: SUBMISSION.ipynb")
+    if args.fresh and not args.out:
+        error("--fresh only makes sense with --out")
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from mnist_kit.grading.batch import MergeConflict, merge_gradebooks
+    from mnist_kit.grading.report import write_gradebook_rows
+
+    try:
+        merged = merge_gradebooks(args.merge)
+    except (MergeConflict, FileNotFoundError, ValueError) as exc:
+        _say(f"mnist-kit grade: error: {exc}")
+        return 2
+    write_gradebook_rows((row for key in sorted(merged) for row in merged[key]), args.out)
+    _say(f"merged {len(args.merge)} gradebooks: {len(merged)} submissions in {args.out}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    """Grade every submission; one that cannot be graded gets an error row and the rest go on."""
-    from mnist_kit.grading.engine import Grader
-    from mnist_kit.grading.report import json_line, write_feedback, write_gradebook
+    """Grade every submission; one that cannot be graded gets an error row and the rest go on.
 
-    grader = Grader(
-        args.assignment, autograder=args.autograder, time_limit=args.timeout, keep=args.keep
+    Exit code 0 when every submission was graded (error rows included); 1 when the grader
+    itself failed on some (they have no rows, so running again retries them); 130 when
+    interrupted (what was graded is kept).
+    """
+    _check(args)
+    if args.merge:
+        return _merge(args)
+    import signal
+
+    from mnist_kit.grading import batch
+    from mnist_kit.grading.engine import Grader
+    from mnist_kit.grading.report import (
+        gradebook_rows,
+        json_line,
+        read_gradebook,
+        write_feedback,
+        write_gradebook_rows,
     )
-    results = []
-    for number, path in enumerate(args.submissions, start=1):
-        print(f"grading {number}/{len(args.submissions)}: {path}", file=sys.stderr, flush=True)
-        result = grader.grade(Path(path))
-        results.append(result)
-        if args.json:
-            print(json_line(result), flush=True)
-        else:
-            print(_summary_line(result), flush=True)
-        if args.feedback:
-            write_feedback(result, args.feedback)
-        if args.out:
-            write_gradebook(
-                results, args.out
-            )  # rewritten after each submission: a crash loses nothing graded
-    return 0
+
+    started = time.monotonic()
+    options = {
+        "assignment": args.assignment,
+        "autograder": args.autograder,
+        "time_limit": args.timeout,
+        "keep": args.keep,
+        "sandbox": getattr(args, "sandbox", "auto"),
+        "memory_mb": getattr(args, "memory_mb", 4096),
+    }
+    jobs = getattr(args, "jobs", 1)
+    # Fail fast on a bad assignment, autograder folder or sandbox, before any worker starts.
+    grader = Grader(
+        options["assignment"], **{k: v for k, v in options.items() if k != "assignment"}
+    )
+    options["assignment"] = grader.assignment.name
+    submissions = batch.collect(args.submissions)
+    shard = getattr(args, "shard", None)
+    if shard:
+        everything = len(submissions)
+        submissions = [s for s in submissions if batch.in_shard(s.key, *shard)]
+        _say(f"shard {shard[0]}/{shard[1]}: {len(submissions)} of {everything} submissions")
+    book: dict[str, list[dict]] = {}
+    if args.out and not getattr(args, "fresh", False):
+        book = read_gradebook(args.out)
+    done, todo = batch.already_graded(submissions, book)
+    if done:
+        _say(f"resuming: {len(done)} of {len(submissions)} already graded")
+    if args.out and (getattr(args, "fresh", False) or not Path(args.out).exists()):
+        write_gradebook_rows([], args.out)  # an empty gradebook now: a bad --out fails early
+    failures: list[str] = []
+    errors = 0
+    count = len(done)
+
+    def failed(submission, reason: str) -> None:
+        failures.append(submission.key)
+        _say(f"could not grade {submission.key}: {reason}")
+
+    previous = None
+    if threading_main():
+        # A batch system's SIGTERM (a Slurm time limit) stops like Ctrl-C: what was graded is kept.
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    parallel = jobs > 1 and len(todo) > 1
+    stream = batch.grade_stream(todo, options, jobs, on_failure=failed) if parallel else None
+    try:
+        if stream is None:
+            stream = ((s, grader.grade(s.path)) for s in todo)
+        for submission, result in stream:
+            count += 1
+            errors += result.error is not None
+            print(json_line(result) if args.json else _summary_line(result), flush=True)
+            if args.feedback:
+                write_feedback(result, args.feedback)
+            if args.out:
+                book[submission.key] = gradebook_rows(result, submission.sha256)
+                write_gradebook_rows((r for key in sorted(book) for r in book[key]), args.out)
+            _say(
+                f"graded {count}/{len(submissions)}: {submission.key} {_status(result)} "
+                f"({result.seconds:.0f} s)"
+            )
+    except KeyboardInterrupt:
+        _say(
+            f"interrupted: {count} of {len(submissions)} graded"
+            + (f", kept in {args.out}; run the same command again to resume" if args.out else "")
+        )
+        return 130
+    finally:
+        if hasattr(stream, "close"):
+            stream.close()  # stops the worker processes
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    _say(
+        f"done: {count} of {len(submissions)} graded ({len(done)} before this run), "
+        f"{errors} with errors, {len(failures)} not graded because the grader failed, "
+        f"in {time.monotonic() - started:.0f} s" + (f"; gradebook: {args.out}" if args.out else "")
+    )
+    return 1 if failures else 0
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 def main(argv: list[str] | None = None) -> int:

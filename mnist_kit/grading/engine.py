@@ -14,6 +14,7 @@ runs, and the checks read only what the kernel wrote):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -34,7 +35,7 @@ from mnist_kit.grading.assignments import (
     load_module,
     suite_module,
 )
-from mnist_kit.grading.kernel import KernelLauncher, kernel_env, run_notebook
+from mnist_kit.grading.kernel import KernelLauncher, LocalKernel, kernel_env, run_notebook
 from mnist_kit.grading.results import GradeResult, TestResult, not_run
 from mnist_kit.grading.spec import Probe
 
@@ -45,6 +46,7 @@ __all__ = [
     "drop_graded_tests",
     "write_plan",
     "Grader",
+    "make_launcher",
 ]
 
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024  # larger files are refused before parsing
@@ -55,7 +57,13 @@ class SubmissionError(ValueError):
 
 
 def read_submission(path: Path):
-    """The notebook at `path` as nbformat v4, or SubmissionError saying what is wrong with it."""
+    """The notebook at `path` as nbformat v4, or SubmissionError saying what is wrong with it.
+
+    Older formats (v3) are converted, as Jupyter does when it opens them; cells missing
+    optional keys (metadata, source) are repaired; duplicate cell ids are renumbered.
+    """
+    import warnings
+
     import nbformat
 
     if not path.is_file():
@@ -65,16 +73,117 @@ def read_submission(path: Path):
         raise SubmissionError("the file is empty")
     if size > MAX_NOTEBOOK_BYTES:
         raise SubmissionError(
-            f"the file is {size / 1e6:.0f} MB; notebooks over {MAX_NOTEBOOK_BYTES // 10**6} MB are not graded"
+            f"the file is {size / 2**20:.0f} MB; notebooks over {MAX_NOTEBOOK_BYTES // 2**20} MB are not graded"
         )
+    raw = path.read_bytes()
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SubmissionError(
+            f"the file is not UTF-8 text (byte {exc.start}); save the notebook from Jupyter again"
+        ) from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise SubmissionError(
+            f"not a Jupyter notebook: the JSON is broken or cut off ({str(exc)[:200]})"
+        ) from None
+    if not isinstance(data, dict) or not isinstance(
+        data.get("cells", data.get("worksheets")), list
+    ):
+        raise SubmissionError("not a Jupyter notebook: it has no list of cells")
+    if not isinstance(data.get("nbformat"), int) or data["nbformat"] not in (3, 4):
+        raise SubmissionError(
+            f"unsupported notebook format {data.get('nbformat')!r}; save it from Jupyter as nbformat 4"
+        )
+    _repair_cells(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nbformat warns about duplicate cell ids it fixes
+            nb = nbformat.reads(json.dumps(data), as_version=4)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the student's file, not the grader
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SubmissionError(f"not a readable Jupyter notebook ({first[:200]})") from None
     if not isinstance(nb.get("cells"), list):
         raise SubmissionError("the notebook has no list of cells")
+    nb.setdefault("metadata", {})
     return nb
+
+
+def _repair_cells(data: dict) -> None:
+    """Fill in keys Jupyter would add (metadata, source); drop entries that are not cells."""
+    cells = data.get("cells")
+    if cells is None:  # nbformat 3: cells live in worksheets
+        for sheet in data.get("worksheets") or []:
+            if isinstance(sheet, dict) and isinstance(sheet.get("cells"), list):
+                sheet["cells"] = [c for c in sheet["cells"] if isinstance(c, dict)]
+        return
+    kept = []
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            continue
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = {}
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(str(line) for line in source)
+        cell["source"] = source if isinstance(source, str) else ""
+        if cell["cell_type"] == "code":
+            cell.setdefault("outputs", [])
+            cell.setdefault("execution_count", None)
+        kept.append(cell)
+    data["cells"] = kept
+    if not isinstance(data.get("metadata"), dict):
+        data["metadata"] = {}
+    data.setdefault("nbformat_minor", 4)
+
+
+def _graded_checksums(nb) -> dict[str, list[str]]:
+    """grade_id -> nbgrader checksums of the notebook's graded (test) cells."""
+    from nbgrader.utils import compute_checksum, is_grade, is_solution
+
+    found: dict[str, list[str]] = {}
+    for cell in nb.cells:
+        try:
+            if is_grade(cell) and not is_solution(cell):
+                grade_id = cell.metadata.nbgrader.get("grade_id", "")
+                found.setdefault(str(grade_id), []).append(compute_checksum(cell))
+        except Exception:  # noqa: BLE001 - malformed metadata counts as a changed cell
+            found.setdefault("?", []).append("")
+    return found
+
+
+def reference_checksums(references: Iterable[Path]) -> dict[str, set[str]]:
+    """grade_id -> accepted nbgrader checksums, from the reference notebooks that can be read."""
+    import nbformat
+
+    expected: dict[str, set[str]] = {}
+    for path in references:
+        try:
+            sums = _graded_checksums(nbformat.read(str(path), as_version=4))
+        except Exception:  # noqa: BLE001 - a missing or broken reference only skips the check
+            continue
+        for grade_id, found in sums.items():
+            expected.setdefault(grade_id, set()).update(found)
+    return expected
+
+
+def graded_cells_changed(nb, expected: dict[str, set[str]]) -> list[str]:
+    """grade_ids of graded test cells the student changed, deleted or duplicated.
+
+    `expected` comes from `reference_checksums`: a cell is unchanged when its nbgrader checksum
+    matches the same cell in any reference (the student version in exercises/, or the teacher's
+    source in solutions/). Empty when there is no reference.
+    """
+    if not expected:
+        return []
+    present = _graded_checksums(nb)
+    changed = [
+        grade_id
+        for grade_id, sums in expected.items()
+        if len(present.get(grade_id, [])) != 1 or present[grade_id][0] not in sums
+    ]
+    return changed + sorted(g for g in present if g not in expected)
 
 
 def _only_checks(cell) -> bool:
@@ -132,6 +241,34 @@ def export_code(plan: Path, out: Path) -> str:
     )
 
 
+SANDBOX_CHOICES = ("auto", "bubblewrap", "limited", "none")
+# Seen by the kernel besides its working folder: the plan (read-only) and out/ (writable).
+# Nothing else of the scratch folder, and never the autograder, solutions/ or other submissions.
+SANDBOX_BINDS = {"extra_ro_binds": ("../plan",), "extra_rw_binds": ("../out",)}
+
+
+def make_launcher(sandbox: str = "auto", memory_mb: int | None = 4096) -> KernelLauncher:
+    """The kernel launcher for a `sandbox` choice: "auto", "bubblewrap", "limited" or "none"."""
+    from mnist_kit.grading import sandbox as sandboxes
+
+    if sandbox == "none":
+        return LocalKernel()
+    if sandbox == "auto":
+        return sandboxes.best_launcher(memory_mb=memory_mb, **SANDBOX_BINDS)
+    if sandbox == "bubblewrap":
+        problem = sandboxes.bubblewrap_problem()
+        if problem is not None:
+            raise RuntimeError(
+                f"sandbox='bubblewrap' but bubblewrap does not work here: {problem}. Install it "
+                "(Debian/Ubuntu: apt install bubblewrap; Fedora: dnf install bubblewrap), or "
+                "choose sandbox='limited' (resource limits only)."
+            )
+        return sandboxes.BubblewrapKernel(memory_mb=memory_mb, **SANDBOX_BINDS)
+    if sandbox == "limited":
+        return sandboxes.LimitedKernel(memory_mb=memory_mb)
+    raise ValueError(f"sandbox must be one of {', '.join(SANDBOX_CHOICES)}; got {sandbox!r}")
+
+
 class Grader:
     """Grades submissions of one assignment with one autograder module."""
 
@@ -143,7 +280,15 @@ class Grader:
         launcher: KernelLauncher | None = None,
         time_limit: float | None = None,
         keep: str | Path | None = None,
+        sandbox: str = "auto",
+        memory_mb: int | None = 4096,
     ):
+        """`sandbox` picks how the student's kernel is fenced in (see `make_launcher`):
+        "auto" (bubblewrap when it works here, else resource limits with a warning),
+        "bubblewrap", "limited" or "none". An explicit `launcher` wins over it. `memory_mb` caps
+        the kernel's address space (None: no cap). Every argument is a plain value, so a worker
+        process can build its own Grader from the same keyword arguments.
+        """
         # OpenMP threads that sleep while waiting: PyTorch inference here stays fast on a busy machine.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         self.assignment = (
@@ -155,9 +300,28 @@ class Grader:
         module = load_module(self.test_file)
         self.tests = collect_tests(module)
         self.probes = collect_probes(module, suite_module(self.assignment))
-        self.launcher = launcher
+        self.sandbox = sandbox
+        self.memory_mb = memory_mb
+        self.launcher = launcher if launcher is not None else make_launcher(sandbox, memory_mb)
         self.time_limit = time_limit or self.assignment.time_limit
         self.keep = Path(keep) if keep else None
+
+    def references(self) -> list[Path]:
+        """Notebooks whose graded cells a submission should still hold unchanged."""
+        roots = [self.test_file.parent.parent, Path(__file__).resolve().parents[2]]
+        name, notebook = self.assignment.name, self.assignment.notebook
+        return [
+            root / kind / name / notebook for root in roots for kind in ("exercises", "solutions")
+        ]
+
+    @functools.cached_property
+    def expected_cells(self) -> dict[str, set[str]]:
+        return reference_checksums(self.references())
+
+    @property
+    def memory_limit_mb(self) -> int | None:
+        limits = getattr(self.launcher, "limits", None)
+        return getattr(limits, "memory_mb", None)
 
     def grade(self, path: str | Path) -> GradeResult:
         """Grade one notebook; any failure ends in a GradeResult with `error` set."""
@@ -167,9 +331,16 @@ class Grader:
         started = time.monotonic()
         name = self.assignment.name
         try:
-            nb = drop_graded_tests(read_submission(path))
+            nb = read_submission(path)
+            changed = graded_cells_changed(nb, self.expected_cells)
+            nb = drop_graded_tests(nb)
         except SubmissionError as exc:
             reason = f"not graded: {exc}"
+            return GradeResult.build(
+                str(path), name, not_run(self.tests, reason), time.monotonic() - started, reason
+            )
+        except Exception as exc:  # noqa: BLE001 - a notebook nbformat accepts but we cannot use
+            reason = f"not graded: the notebook's structure is broken ({type(exc).__name__}: {str(exc)[:200]})"
             return GradeResult.build(
                 str(path), name, not_run(self.tests, reason), time.monotonic() - started, reason
             )
@@ -188,16 +359,9 @@ class Grader:
                 env=kernel_env(),
             )
             (scratch / "run.json").write_text(json.dumps(dataclasses.asdict(log), indent=1))
-            notes = list(log.errors)
-            if log.timed_out:
-                notes.insert(0, f"timed out after {self.time_limit:.0f} s; graded on what finished")
-            if log.kernel_died:
-                notes.insert(
-                    0, "the kernel died (the notebook exited or crashed); graded on what finished"
-                )
-            if log.finish_error:
-                notes.append(f"saving the work for grading failed: {log.finish_error}")
-            if not (out / "manifest.json").is_file():
+            notes = self._notes(log, changed)
+            if not log.finished or out.is_symlink() or not (out / "manifest.json").is_file():
+                # Without the grader's export step, anything in out/ came from the notebook alone.
                 reason = notes[0] if notes else "the notebook produced nothing to grade"
                 tests = not_run(self.tests, f"nothing to grade: {reason}")
                 return GradeResult.build(
@@ -218,8 +382,42 @@ class Grader:
             if self.keep is not None and scratch.exists():
                 target = self.keep / _slug(path)
                 shutil.rmtree(target, ignore_errors=True)
-                shutil.copytree(scratch, target)
+                shutil.copytree(scratch, target, symlinks=True)
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def _notes(self, log, changed: list[str]) -> list[str]:
+        """What a teacher should know about the run, most important first."""
+        notes = list(log.errors)
+        first: list[str] = []
+        if log.kernel_died and not log.killed_after_timeout:
+            why = f" ({log.exit_reason})" if log.exit_reason else ""
+            first.append(f"the kernel died{why}; graded on what finished")
+        if log.timed_out:
+            first.append(
+                f"timed out after {self.time_limit:.0f} s; the notebook ignored the interrupt, so "
+                "its kernel was killed and nothing could be saved for grading"
+                if log.killed_after_timeout
+                else f"timed out after {self.time_limit:.0f} s; graded on what finished"
+            )
+        out_of_memory = any("MemoryError" in e for e in log.errors) or (
+            "memory" in (log.exit_reason or "")
+            and (log.exit_reason or "").startswith("the kernel aborted")
+        )
+        if out_of_memory:
+            limit = self.memory_limit_mb
+            first.append(f"ran out of memory (limit {limit} MB)" if limit else "ran out of memory")
+        if log.output_cut_mb:
+            notes.append(
+                f"output was cut at {log.output_cut_mb:.0f} MB (the notebook printed more)"
+            )
+        if changed:
+            notes.append(
+                f"graded test cells were changed or deleted ({', '.join(changed[:6])}): "
+                "the grader's own tests were used"
+            )
+        if log.finish_error:
+            notes.append(f"saving the work for grading failed: {log.finish_error}")
+        return first + notes
 
 
 def _release_models() -> None:

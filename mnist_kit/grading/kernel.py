@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +99,33 @@ def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+OUTPUT_LIMIT_MB = 20  # printed/displayed output kept per notebook; the rest is dropped unread
+MESSAGE_LIMIT_MB = 32  # larger kernel messages are refused by zmq before they reach the grader
+QUEUE_MESSAGES = 32  # messages zmq may queue for the grader (with the size limit: bounded memory)
+CUT_MARK = "[mnist-kit: output cut at"
+# Run in the kernel first: stdout/stderr stop forwarding after OUTPUT_LIMIT_MB and say so once.
+# (A courtesy for the ordinary flood of prints; the zmq limits above bound the grader regardless.)
+OUTPUT_CAP_CODE = f"""
+def _mnist_kit_cap_output(limit={OUTPUT_LIMIT_MB} * 2**20):
+    import sys
+    for stream in (sys.stdout, sys.stderr):
+        write, sent = stream.write, [0]
+        def capped(text, write=write, sent=sent, stream=stream):
+            sent[0] += len(text)
+            if sent[0] <= limit:
+                return write(text)
+            if sent[0] - len(text) <= limit:
+                stream.flush()
+                write("\\n{CUT_MARK} {OUTPUT_LIMIT_MB} MB]\\n")
+                stream.flush()
+            return len(text)
+        stream.write = capped
+_mnist_kit_cap_output()
+del _mnist_kit_cap_output
+"""
+KILL_GRACE = 15.0  # seconds a cell may ignore its interrupt before the kernel is killed
+
+
 @dataclass
 class RunLog:
     """What happened while the notebook ran."""
@@ -107,6 +136,78 @@ class RunLog:
     errors: list[str] = field(default_factory=list)  # "cell 4: NameError: name 'x' is not defined"
     finish_error: str | None = None  # the grader's own code after the notebook failed
     cell_seconds: dict[str, float] = field(default_factory=dict)  # "cell 7": 41.2, "after": 9.8
+    exit_reason: str | None = None  # why the kernel died, from the launcher (sandbox.exit_reason)
+    output_cut_mb: float | None = None  # set when the notebook printed more than this
+    finished: bool = False  # the grader's code after the notebook ran to its end
+    killed_after_timeout: bool = False  # a cell ignored its interrupt; the kernel was killed
+
+
+def _client_class():
+    """A NotebookClient that keeps at most OUTPUT_LIMIT_MB of outputs, so a flood of prints
+    cannot fill the grader's memory (errors are always kept: the grader reports them)."""
+    from nbclient import NotebookClient
+
+    class CappedClient(NotebookClient):
+        output_limit = OUTPUT_LIMIT_MB * 2**20
+        output_bytes = 0
+        output_cut = False
+
+        def output(self, outs, msg, display_id, cell_index):
+            if msg["msg_type"] != "error":
+                if msg["msg_type"] == "stream" and CUT_MARK in msg["content"].get("text", ""):
+                    self.output_cut = True
+                self.output_bytes += _message_size(msg["content"])
+                if self.output_bytes > self.output_limit:
+                    self.output_cut = True
+                    return None
+            return super().output(outs, msg, display_id, cell_index)
+
+    return CappedClient
+
+
+def _message_size(content) -> int:
+    """Bytes of text in one output message (stream text, or the values of a display's data)."""
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, dict):
+        return sum(_message_size(v) for v in content.values())
+    if isinstance(content, (list, tuple)):
+        return sum(_message_size(v) for v in content)
+    return 8
+
+
+def _bounded_clients(manager) -> None:
+    """Make the clients of `manager` refuse huge messages and queue few (zmq's own limits)."""
+    import zmq
+
+    make_client = manager.client
+
+    def client(**kwargs):
+        kc = make_client(**kwargs)
+        kc.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT_MB * 2**20)  # default for its sockets
+        kc.context.setsockopt(zmq.RCVHWM, QUEUE_MESSAGES)
+        return kc
+
+    manager.client = client
+
+
+def _responds(client, index: int) -> bool:
+    """Does the kernel run a trivial cell within KILL_GRACE seconds (after an interrupt)?"""
+    cell = _code_cell("pass")
+    client.timeout = int(KILL_GRACE)
+    started = time.monotonic()
+    client.execute_cell(cell, index)
+    return time.monotonic() - started < KILL_GRACE - 0.5
+
+
+def _kill_kernel(manager) -> None:
+    """SIGKILL the process the launcher started (the kernel, or bwrap, which takes it along)."""
+    pid = getattr(getattr(manager, "provisioner", None), "pid", None)
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def _code_cell(source: str):
@@ -116,6 +217,8 @@ def _code_cell(source: str):
 def _error_of(cell) -> str | None:
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
+            if output.get("ename") == "SystemExit":
+                return "SystemExit: the notebook called sys.exit() or raised SystemExit (ignored by Jupyter; the notebook went on)"
             value = str(output.get("evalue", "")).strip().splitlines()
             text = f"{output.get('ename', 'Error')}: {value[0] if value else ''}".strip()
             return text if len(text) <= 300 else text[:297] + "..."
@@ -135,10 +238,12 @@ def run_notebook(
 ) -> RunLog:
     """Run `before`, the notebook's code cells and then `after` in one kernel; never raises for cell errors.
 
-    The notebook's cells share `time_limit` seconds; when it runs out the kernel is
+    The notebook's cells share `time_limit` seconds, counted from when the kernel is ready and
+    `before` has run (start-up is not the student's time); when it runs out the kernel is
     interrupted, the remaining cells are skipped, and `after` still runs (with `after_limit`).
+    A cell that ignores the interrupt for KILL_GRACE seconds has its kernel killed. Outputs
+    beyond OUTPUT_LIMIT_MB are dropped as they arrive.
     """
-    from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
     launcher = launcher or LocalKernel()
@@ -147,14 +252,14 @@ def run_notebook(
     student = [
         (i + 1, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()
     ]
-    steps = ([("before", _code_cell(before))] if before else []) + [
-        (n, _code_cell(c.source)) for n, c in student
-    ]
+    before = OUTPUT_CAP_CODE + before
+    steps = [("before", _code_cell(before))] + [(n, _code_cell(c.source)) for n, c in student]
     steps += [("after", _code_cell(after))] if after else []
     runner_nb = nbformat.v4.new_notebook(cells=[cell for _, cell in steps])
     runner_nb.metadata = nb.metadata
     manager = launcher.start(workdir, env if env is not None else kernel_env())
-    client = NotebookClient(
+    _bounded_clients(manager)
+    client = _client_class()(
         runner_nb,
         km=manager,
         allow_errors=True,
@@ -168,10 +273,21 @@ def run_notebook(
         log=_SILENT,  # time-outs are reported in RunLog, not as log lines on the grader's stderr
     )
     deadline = started + time_limit
+    killed: list[bool] = []  # the watchdog appends when it kills the kernel
+
+    def kill() -> None:
+        killed.append(True)
+        _kill_kernel(manager)
+
     try:
         with client.setup_kernel():
+            deadline = time.monotonic() + time_limit  # starting the kernel is not student time
             for index, (number, cell) in enumerate(steps):
-                if number == "after":
+                if number == "after" and log.timed_out and not _responds(client, index):
+                    kill()  # the interrupt was ignored: the kernel cannot run the grader's code
+                    log.kernel_died = log.killed_after_timeout = True
+                    break
+                if number in ("before", "after"):
                     client.timeout = int(after_limit)
                 else:
                     remaining = deadline - time.monotonic()
@@ -180,13 +296,23 @@ def run_notebook(
                         continue
                     client.timeout = max(1, math.ceil(remaining))
                 cell_started = time.monotonic()
-                client.execute_cell(cell, index)
+                # A backstop for a cell that ignores the interrupt nbclient sends at its time-out.
+                watchdog = threading.Timer(client.timeout + KILL_GRACE, kill)
+                watchdog.daemon = True
+                watchdog.start()
+                try:
+                    client.execute_cell(cell, index)
+                finally:
+                    watchdog.cancel()
+                if number == "before":
+                    deadline = time.monotonic() + time_limit  # the student's time starts now
                 label = number if isinstance(number, str) else f"cell {number}"
                 log.cell_seconds[label] = round(time.monotonic() - cell_started, 2)
                 error = _error_of(cell)
                 cell.outputs = []  # the grader needs none of them; keeps memory flat
                 if number == "after":
                     log.finish_error = error
+                    log.finished = True
                 elif (
                     time.monotonic() - cell_started >= client.timeout - 0.5
                 ):  # stopped by the limit
@@ -199,9 +325,17 @@ def run_notebook(
                     log.errors.append(f"{where}: {error}")
     except DeadKernelError:
         log.kernel_died = True
+        if killed:
+            log.killed_after_timeout = log.timed_out = True
     finally:
         if client.kc is not None:
             client.kc.stop_channels()
         launcher.stop(manager)
         log.seconds = round(time.monotonic() - started, 2)
+    if log.kernel_died and not log.killed_after_timeout:
+        from mnist_kit.grading.sandbox import exit_reason
+
+        log.exit_reason = exit_reason(manager)
+    if client.output_cut:
+        log.output_cut_mb = OUTPUT_LIMIT_MB
     return log

@@ -15,6 +15,9 @@ from mnist_kit.grading.results import GradeResult
 __all__ = [
     "GRADEBOOK_COLUMNS",
     "write_gradebook",
+    "gradebook_rows",
+    "write_gradebook_rows",
+    "read_gradebook",
     "feedback_markdown",
     "feedback_html",
     "write_feedback",
@@ -23,9 +26,17 @@ __all__ = [
 
 GRADEBOOK_COLUMNS = (
     "submission", "assignment", "test", "question", "points", "max_points", "passed", "hidden",
-    "extra_credit", "message",
+    "extra_credit", "message", "sha256",
 )  # fmt: skip
 TOTAL = "TOTAL"  # the `test` value of each submission's summary row
+
+
+def gradebook_rows(result: GradeResult, sha256: str = "") -> list[dict]:
+    """The gradebook rows of one submission: one per test, then TOTAL; `sha256` of the file graded."""
+    rows = [{k: "" if v is None else str(v) for k, v in row.items()} for row in _rows(result)]
+    for row in rows:
+        row["sha256"] = sha256
+    return rows
 
 
 def _rows(result: GradeResult) -> Iterable[dict]:
@@ -59,16 +70,69 @@ def _rows(result: GradeResult) -> Iterable[dict]:
 
 def write_gradebook(results: Iterable[GradeResult], path: str | Path) -> Path:
     """Write one row per submission and test, plus a TOTAL row per submission (atomically)."""
+    return write_gradebook_rows((row for r in results for row in gradebook_rows(r)), path)
+
+
+def write_gradebook_rows(rows: Iterable[dict], path: str | Path) -> Path:
+    """Write gradebook rows atomically: a temporary file in the same folder, fsync, os.replace.
+
+    A reader (or a grader killed at any moment) sees the old gradebook or the new one, never
+    half of one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=GRADEBOOK_COLUMNS)
-        writer.writeheader()
-        for result in results:
-            writer.writerows(_rows(result))
-    os.replace(temporary, path)
+    try:
+        with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
+            writer = csv.DictWriter(out, fieldnames=GRADEBOOK_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
     return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def read_gradebook(path: str | Path) -> dict[str, list[dict]]:
+    """A gradebook's rows by submission, in file order; {} when the file does not exist.
+
+    Only submissions with a TOTAL row are returned (a gradebook written by this module always
+    has one per submission). Older gradebooks without a `sha256` column read with it empty.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"submission", "test", "points"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(
+                f"{path} is not a gradebook written by mnist-kit grade "
+                f"(no {', '.join(sorted(missing))} column)"
+            )
+        grouped: dict[str, list[dict]] = {}
+        for row in reader:
+            row = {column: row.get(column) or "" for column in GRADEBOOK_COLUMNS}
+            grouped.setdefault(row["submission"], []).append(row)
+    return {key: rows for key, rows in grouped.items() if any(r["test"] == TOTAL for r in rows)}
 
 
 def feedback_markdown(result: GradeResult) -> str:

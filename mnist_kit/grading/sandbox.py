@@ -395,8 +395,8 @@ def exit_reason(manager) -> str | None:
         return f"the kernel was stopped at the CPU time limit ({limits.cpu_seconds} s of CPU time)"
     if signum == signal.SIGKILL:
         return (
-            "the kernel was killed (SIGKILL): it passed the CPU time limit "
-            f"({limits.cpu_seconds} s) or the system ran out of memory"
+            "the kernel was killed (SIGKILL): the notebook killed it, it passed the CPU time "
+            f"limit ({limits.cpu_seconds} s), or the machine ran out of memory"
         )
     if signum == signal.SIGXFSZ:
         return f"the kernel wrote a file larger than the {limits.max_file_mb} MB limit"

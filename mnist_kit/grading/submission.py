@@ -25,10 +25,12 @@ from mnist_kit.grading.spec import Call, EvalRun, Fail, Probe, TrainRun, Value
 
 __all__ = [
     "Submission",
+    "safe_file",
     "GradedModel",
     "CallResult",
     "FigureInfo",
     "mnist_test_set",
+    "mnist_train_sample",
     "load_probe_inputs",
 ]
 
@@ -45,6 +47,20 @@ def mnist_test_set() -> tuple[np.ndarray, np.ndarray]:
 
 
 _TEST_SET: tuple[np.ndarray, np.ndarray] | None = None
+_TRAIN_SAMPLE: tuple[np.ndarray, np.ndarray] | None = None
+TRAIN_SAMPLE_SIZE = 5000
+
+
+def mnist_train_sample() -> tuple[np.ndarray, np.ndarray]:
+    """A fixed sample of 5,000 MNIST training images (scaled) and labels, loaded once."""
+    global _TRAIN_SAMPLE
+    if _TRAIN_SAMPLE is None:
+        from mnist_kit.data import load_mnist, scale_pixels
+
+        (x_train, y_train), _ = load_mnist()
+        pick = np.random.default_rng(0).choice(len(x_train), TRAIN_SAMPLE_SIZE, replace=False)
+        _TRAIN_SAMPLE = (scale_pixels(x_train[pick]), y_train[pick].astype(np.int64))
+    return _TRAIN_SAMPLE
 
 
 @contextlib.contextmanager
@@ -59,6 +75,54 @@ def _weights_only() -> Iterator[None]:
             os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
         else:
             os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = saved
+
+
+MAX_MANIFEST_BYTES = 10 * 2**20
+
+
+def safe_file(folder: Path, name: str) -> Path:
+    """`folder/name` if it is a regular file inside `folder`, else Fail.
+
+    The folder is written by the student's kernel: a symlink (or a hard link) there could point
+    the grader at files the sandbox hid (hidden tests, other students' work).
+    """
+    path = Path(folder) / name
+    if path.is_symlink():
+        raise Fail(f"{name} is a symbolic link; the grader only reads files the notebook saved")
+    try:
+        inside = path.resolve().is_relative_to(Path(folder).resolve())
+        info = path.stat()
+    except OSError:
+        raise Fail(f"{name} is missing; did the notebook run to the end?") from None
+    import stat
+
+    if not inside or not stat.S_ISREG(info.st_mode):
+        raise Fail(f"{name} is not a plain file in the notebook's output folder")
+    if info.st_nlink > 1:
+        raise Fail(f"{name} is a hard link; the grader only reads files the notebook saved")
+    return path
+
+
+def _read_manifest(folder: Path) -> dict:
+    """manifest.json as {"models": {name: entry}, "probes": {key: entry}}; wrong shapes are dropped."""
+    empty: dict = {"models": {}, "probes": {}}
+    if not (folder / "manifest.json").exists() and not (folder / "manifest.json").is_symlink():
+        return empty
+    try:
+        path = safe_file(folder, "manifest.json")
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            return empty
+        data = json.loads(path.read_text())
+    except (Fail, OSError, ValueError):
+        return empty
+    if not isinstance(data, dict):
+        return empty
+    return {
+        section: {str(k): v for k, v in (data.get(section) or {}).items() if isinstance(v, dict)}
+        if isinstance(data.get(section), dict)
+        else {}
+        for section in ("models", "probes")
+    }
 
 
 class GradedModel:
@@ -135,6 +199,18 @@ class GradedModel:
         self.measurements[f"{self.name}.params"] = self.params
         return accuracy
 
+    @cached_property
+    def train_accuracy(self) -> float:
+        """Accuracy on a fixed sample of 5,000 MNIST training images, measured by the grader.
+
+        A model that learned does about as well here as on the test set; one that memorised
+        the test labels does not.
+        """
+        images, labels = mnist_train_sample()
+        accuracy = float((self.predict(images).argmax(axis=1) == labels).mean())
+        self.measurements[f"{self.name}.train_accuracy"] = accuracy
+        return accuracy
+
 
 @dataclass
 class FigureInfo:
@@ -185,14 +261,15 @@ class Submission:
     def __init__(self, folder: str | Path, produce: Callable[[str, Any], dict] | None = None):
         self.folder = Path(folder)
         self._produce = produce
-        manifest = self.folder / "manifest.json"
-        self.manifest = (
-            json.loads(manifest.read_text()) if manifest.is_file() else {"models": {}, "probes": {}}
-        )
+        self.manifest = _read_manifest(self.folder)
         self.measurements: dict[
             str, float
         ] = {}  # what the grader measured, e.g. "model.test_accuracy"
         self._models: dict[str, GradedModel] = {}
+
+    def file(self, name: str) -> Path:
+        """`name` in the artifact folder, if it is a plain file there (see `safe_file`)."""
+        return safe_file(self.folder, name)
 
     def _entry(self, section: str, key: str, item: Any) -> dict:
         entries = self.manifest.setdefault(section, {})
@@ -215,7 +292,7 @@ class Submission:
     def _load_model(self, name: str, entry: dict) -> GradedModel:
         if entry.get("framework") not in ("keras", "torch"):
             raise Fail(f"`{name}` was saved in an unknown format")
-        path = self.folder / Path(str(entry["file"])).name  # never a path outside the folder
+        path = self.file(Path(str(entry["file"])).name)  # never a path outside the folder
         try:
             if entry["framework"] == "keras":
                 from mnist_kit.device import import_tensorflow
@@ -246,7 +323,7 @@ class Submission:
         return entry
 
     def _outputs(self, probe: Probe) -> dict[str, np.ndarray]:
-        with np.load(self.folder / f"{probe.key}.out.npz", allow_pickle=False) as data:
+        with np.load(self.file(f"{probe.key}.out.npz"), allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
 
     def call(self, probe: Call | Value) -> Any:
@@ -265,7 +342,7 @@ class Submission:
         import torch
 
         with _weights_only():
-            weights = torch.load(self.folder / f"{probe.key}.weights.pt", weights_only=True)
+            weights = torch.load(self.file(f"{probe.key}.weights.pt"), weights_only=True)
         images, labels = probe.arrays()["images"], probe.arrays()["labels"]
         before = model.loss(images, labels, weights["before"])
         after = model.loss(images, labels, weights["after"])

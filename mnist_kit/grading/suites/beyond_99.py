@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mnist_kit.grading.checks import expect_accuracy
+from mnist_kit.grading.checks import expect_accuracy, expect_learned
 from mnist_kit.grading.spec import expect, graded
 
 BUDGET = 100_000  # trainable parameters; the 225,034-parameter CNN of assignment 3 is over it
@@ -45,3 +45,4 @@ def test_extra_credit(submission):
         accuracy >= EXTRA_CREDIT,
         f"test accuracy {accuracy:.4f} is below {EXTRA_CREDIT} (extra credit only)",
     )
+    expect_learned(model)
