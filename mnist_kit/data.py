@@ -10,11 +10,12 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from mnist_kit.files import write_atomically
 
 __all__ = [
     "load_mnist",
@@ -232,17 +233,7 @@ def _load_npz(file: Path) -> dict[str, np.ndarray]:
 
 def _write_atomically(target: Path, write) -> None:
     """Write via a temporary file in the same folder, then rename: a killed write leaves no half file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(target, write)
 
 
 def _save_cache(arrays: dict[str, np.ndarray], folder: Path) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import csv
 import html
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from mnist_kit.files import write_atomically
 from mnist_kit.grading.results import GradeResult
 
 __all__ = [
@@ -79,36 +78,14 @@ def write_gradebook_rows(rows: Iterable[dict], path: str | Path) -> Path:
     A reader (or a grader killed at any moment) sees the old gradebook or the new one, never
     half of one.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="", encoding="utf-8") as out:
-            writer = csv.DictWriter(out, fieldnames=GRADEBOOK_COLUMNS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    _fsync_folder(path.parent)
-    return path
+    rows = list(rows)
 
+    def write(out) -> None:
+        writer = csv.DictWriter(out, fieldnames=GRADEBOOK_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
 
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
+    return write_atomically(path, write, text=True)
 
 
 def read_gradebook(path: str | Path) -> dict[str, list[dict]]:
