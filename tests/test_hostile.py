@@ -208,6 +208,58 @@ def test_fork_bombs_are_capped_and_nothing_survives_grading(grader, tmp_path, ke
     assert processes_mentioning("987654") == []
 
 
+LEFTOVERS = """
+import multiprocessing, os, subprocess, time
+subprocess.Popen(["sleep", "987655"])
+multiprocessing.Process(target=time.sleep, args=(987655,)).start()
+if os.fork() == 0:  # a double-forked daemon in a session of its own
+    os.setsid()
+    if os.fork() == 0:
+        with open("daemon.pid", "w") as handle:
+            handle.write(str(os.getpid()))
+        time.sleep(987655)
+    os._exit(0)
+time.sleep(0.5)
+report(marker=os.environ["MNIST_KIT_KERNEL_ID"], daemon=int(open("daemon.pid").read()))
+"""
+
+
+def test_without_bubblewrap_leftover_processes_are_still_ended(tmp_path, keep):
+    """With resource limits only (no pid namespace), do children and a setsid daemon end with grading?"""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        limited = Grader("01-data", time_limit=30, keep=keep, sandbox="limited")
+        path = crafted(tmp_path, LEFTOVERS)
+        result = limited.grade(path)
+    report = kernel_report(keep, path)
+    assert result.score == result.max_score
+    assert report["daemon"] > 0 and not alive(report["daemon"])
+    assert processes_mentioning("987655") == []
+    assert processes_with_env(f"MNIST_KIT_KERNEL_ID={report['marker']}") == []
+
+
+def alive(pid: int) -> bool:
+    """Is `pid` a running process (not gone, not a zombie)?"""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def processes_with_env(entry: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if entry.encode() in Path(f"/proc/{name}/environ").read_bytes().split(b"\0"):
+                    found.append(int(name))
+            except OSError:
+                continue
+    return found
+
+
 # --- exits and crashes ----------------------------------------------------------------------
 
 
@@ -424,6 +476,9 @@ numpy.array_equal = numpy.allclose = lambda *a, **k: True
 numpy.testing.assert_allclose = numpy.testing.assert_array_equal = lambda *a, **k: None
 spec.expect = checks.expect = lambda *a, **k: None
 spec.Fail = type("Never", (Exception,), {})
+import sys, types, torch
+torch.equal = torch.allclose = lambda *a, **k: True
+sys.modules["keras"] = types.SimpleNamespace(Model=object)  # a fake Keras for the grader's code
 builtins.assert_ = builtins.AssertionError = Warning
 """
 

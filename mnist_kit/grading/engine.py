@@ -3,12 +3,17 @@
 For each submission, in order (the order matters: the plan must exist before the kernel
 runs, and the checks read only what the kernel wrote):
 
-1. `read_submission`   - parse the notebook; a broken file becomes an error row, not a crash
-2. `drop_graded_tests` - remove nbgrader test cells: the grader runs the tests itself
-3. `write_plan`        - models to save and probes to run, with grader-made inputs as .npz
-4. `run_notebook`      - a scratch copy runs in its own kernel with a wall-clock limit,
-                         then the export code saves models and probe outputs (kernel.py)
-5. `run_pytest`        - the autograder's tests run in this process on those files
+1. `read_submission`      - parse the notebook; a broken file becomes an error row, not a crash
+2. `graded_cells_changed` - note graded test cells edited or deleted (nbgrader checksums)
+3. `drop_graded_tests`    - remove nbgrader test cells: the grader runs the tests itself
+4. `write_plan`           - models to save and probes to run, with grader-made inputs as .npz
+5. `run_notebook`         - a scratch copy runs in its own sandboxed kernel (`make_launcher`)
+                            with a wall-clock limit, then the export code saves models and
+                            probe outputs (kernel.py)
+6. `run_pytest`           - the autograder's tests run in this process on those files
+
+The scratch folder holds work/ (the kernel's working folder), plan/ (read-only to the kernel)
+and out/ (writable); the sandbox shows the kernel nothing else of this machine's files.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from mnist_kit.grading.results import GradeResult, TestResult, not_run
 from mnist_kit.grading.spec import Probe
 
 __all__ = [
+    "graded_cells_changed",
+    "reference_checksums",
     "grade_notebook",
     "grade_many",
     "read_submission",

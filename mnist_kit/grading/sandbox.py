@@ -55,6 +55,7 @@ KEEP_ENV = frozenset(
     MNIST_KIT_DATA MNIST_KIT_CACHE""".split()
 )
 KEEP_ENV_PREFIXES = ("LC_", "TF_", "OMP_", "MKL_", "OPENBLAS_", "TORCH_", "PYDEVD_", "JPY_")
+MARKER_ENV = "MNIST_KIT_KERNEL_ID"  # set for each kernel; outside bubblewrap it finds leftovers
 KERNEL_ARGS = ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
 WRAPPER_CMD = [sys.executable, "-I", "-S", str(WRAPPER)]  # isolated, no site: starts in ~20 ms
 
@@ -133,6 +134,8 @@ class _Launcher:
         runtime = Path(tempfile.mkdtemp(prefix="mnist-kit-kernel-"))
         state = SandboxState(self.name, self.limits, runtime)
         env = _kernel_env(env)
+        # Inherited by everything the kernel starts: finds daemons that left its session.
+        state.extra["marker"] = env[MARKER_ENV] = f"{os.getpid()}-{runtime.name}"
         if self.limits.memory_mb:  # glibc's per-thread arenas cost ~0.9 GB of address space
             env.setdefault("MALLOC_ARENA_MAX", "2")
         argv, popen = self._command(workdir, state, env)
@@ -424,11 +427,27 @@ def sandbox_processes(manager) -> list[int]:
             if state.pid_namespace is not None:
                 if os.stat(f"/proc/{pid}/ns/pid").st_ino == state.pid_namespace or pid == state.pid:
                     found.append(pid)
-            elif pid == state.pid or os.getsid(pid) == state.pid or os.getpgid(pid) == state.pid:
+            elif (
+                pid == state.pid
+                or os.getsid(pid) == state.pid
+                or os.getpgid(pid) == state.pid
+                or _has_marker(pid, state.extra.get("marker"))
+            ):
                 found.append(pid)
         except OSError:
             continue
     return found
+
+
+def _has_marker(pid: int, marker: str | None) -> bool:
+    """Does process `pid` carry this kernel's MARKER_ENV value in its environment?"""
+    if not marker:
+        return False
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+    return f"{MARKER_ENV}={marker}".encode() in environ.split(b"\0")
 
 
 def _kill_and_wait(find, seconds: float = 5.0) -> None:
