@@ -159,7 +159,11 @@ def test_torch_cnn_reaches_985_in_three_epochs(mnist):
 
 @pytest.mark.slow
 def test_twenty_keras_trainings_do_not_grow_memory(small):
-    """Does releasing after each run keep memory flat over twenty Keras trainings in one process?"""
+    """Does releasing after each run keep twenty Keras trainings in one process under 150 MB of growth?
+
+    Not flat: TensorFlow 2.21 keeps a few MB per `fit` whatever the kit releases
+    (tensorflow/tensorflow#61791; see test_widgets' strict xfail). This bounds the total.
+    """
     import resource
 
     (x, y), _, _ = small
