@@ -329,7 +329,10 @@ def test_resume_skips_what_is_graded_and_regrades_a_changed_file(tmp_path, capsy
 
     changed = Path(files[3])
     changed.write_bytes(b"{")  # resubmitted: still broken, but different
+    stale = gradebook.parent / f".{gradebook.name}.killed.part"  # a write cut off by a kill
+    stale.write_text("submission,half a row")
     code, err = _grade(capsys, *files, "--out", str(gradebook))
+    assert not stale.exists()
     assert code == 0 and f"resuming: {len(files) - 1} of {len(files)} already graded" in err
     assert f"graded {len(files)}/{len(files)}: {changed}" in err
     _check_gradebook(gradebook, expected)

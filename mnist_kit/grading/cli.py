@@ -244,6 +244,12 @@ def run(args: argparse.Namespace) -> int:
         submissions = [s for s in submissions if batch.in_shard(s.key, *shard)]
         _say(f"shard {shard[0]}/{shard[1]}: {len(submissions)} of {everything} submissions")
     book: dict[str, list[dict]] = {}
+    if (
+        args.out
+    ):  # a grader killed mid-write leaves its temporary copy behind; never read, so drop it
+        out = Path(args.out)
+        for stale in out.parent.glob(f".{out.name}.*.part"):
+            stale.unlink(missing_ok=True)
     if args.out and not getattr(args, "fresh", False):
         book = read_gradebook(args.out)
     done, todo = batch.already_graded(submissions, book)
