@@ -130,7 +130,7 @@ def test_notebook_runs_top_to_bottom(path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.skipif(
     os.environ.get("MNIST_KIT_FULL_LESSONS") != "1",
-    reason="trains the CNN lessons at full length (about 25 minutes); set MNIST_KIT_FULL_LESSONS=1",
+    reason="trains the CNN lessons at full length (about 7 minutes); set MNIST_KIT_FULL_LESSONS=1",
 )
 @pytest.mark.parametrize("name", CNN_LESSONS)
 def test_cnn_lesson_reaches_99_percent_with_the_full_setting(name, monkeypatch):
