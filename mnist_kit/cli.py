@@ -12,6 +12,8 @@ import os
 import sys
 import time
 
+from mnist_kit.argtypes import positive_float, positive_int
+
 __all__ = ["main", "build_parser"]
 
 
@@ -33,26 +35,6 @@ def _int_list(text: str) -> list[int]:
     if not values or any(v < 1 for v in values):
         raise argparse.ArgumentTypeError(f"expected positive integers like 128,64, got {text!r}")
     return values
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
-    return value
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -240,8 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a reference model and print its test accuracy")
     train.add_argument("--framework", choices=["keras", "torch"], default="torch")
     train.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-    train.add_argument("--epochs", type=_positive_int, default=5)
-    train.add_argument("--batch-size", type=_positive_int, default=32)
+    train.add_argument("--epochs", type=positive_int, default=5)
+    train.add_argument("--batch-size", type=positive_int, default=32)
     train.add_argument(
         "--hidden", type=_int_list, default=[128, 64], help="MLP hidden sizes, e.g. 128,64"
     )
@@ -252,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dropout", type=float, default=None, help="dropout rate (CNN default 0.5, MLP 0)"
     )
     train.add_argument(
-        "--lr", type=_positive_float, default=1e-3, help="learning rate (default 0.001)"
+        "--lr", type=positive_float, default=1e-3, help="learning rate (default 0.001)"
     )
     train.add_argument("--optimizer", choices=["adam", "sgd", "rmsprop", "adagrad"], default="adam")
     train.add_argument("--seed", type=int, default=42)

@@ -15,29 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+from mnist_kit.argtypes import positive_float, positive_int
+
 __all__ = ["add_arguments", "run", "main"]
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
-    return value
-
-
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number of processes, got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -96,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=_seconds,
+        type=positive_float,
         metavar="SECONDS",
         help="wall-clock limit per notebook (default: per assignment)",
     )
@@ -121,7 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs",
         "-j",
-        type=_jobs,
+        type=positive_int,
         default=1,
         metavar="N",
         help="grade N submissions at a time, each in its own worker process (default 1)",
