@@ -9,6 +9,7 @@ DataLoader), which is what makes an epoch several times faster than the tutorial
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Sequence
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnist_kit.data import add_channel_axis, scale_pixels
+from mnist_kit.data import scale_pixels
 from mnist_kit.device import torch_device
 from mnist_kit.training import Callback, History, StopFlag
 
@@ -110,14 +111,34 @@ def device_name(model: nn.Module | None = None) -> str:
     return str(torch_device())
 
 
-def _as_images(x, device) -> torch.Tensor:
-    """uint8 or float images (N, 28, 28) or (N, 1, 28, 28) as float32 (N, 1, 28, 28) on device."""
+def _as_pixels(x, device) -> torch.Tensor:
+    """Images (N, 28, 28) or (N, 1, 28, 28) as a (N, 1, 28, 28) tensor on `device`.
+
+    uint8 images stay uint8 (a quarter of the memory, and no pass over the whole set before
+    training starts); `_as_float` scales each batch to [0, 1] as it is used, to exactly the
+    values `scale_pixels` gives. Float images must already lie in [0, 1].
+    """
     if isinstance(x, torch.Tensor):
-        images = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-        images = images.unsqueeze(1) if images.dim() == 3 else images
-        return images.to(device)
-    images = add_channel_axis(scale_pixels(x), channels_last=False)
-    return torch.from_numpy(np.ascontiguousarray(images)).to(device)
+        images = x if x.dtype == torch.uint8 else x.float()
+    else:
+        x = np.asarray(x)
+        if x.dtype != np.uint8:
+            x = scale_pixels(x)  # checks the range
+        elif not x.flags.writeable:
+            x = x.copy()  # torch wants a writable array to share
+        images = torch.from_numpy(np.ascontiguousarray(x))
+    if images.dim() == 3:
+        images = images.unsqueeze(1)
+    if images.dim() != 4:
+        raise ValueError(
+            f"expected images shaped (N, 28, 28) or (N, 1, 28, 28), got {tuple(images.shape)}"
+        )
+    return images.to(device)
+
+
+def _as_float(batch: torch.Tensor) -> torch.Tensor:
+    """A batch from `_as_pixels` as float32 in [0, 1]."""
+    return batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch
 
 
 def _as_labels(y, device) -> torch.Tensor:
@@ -149,7 +170,7 @@ def _measure(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tu
     loss_sum = torch.zeros((), device=images.device)
     correct = torch.zeros((), device=images.device, dtype=torch.long)
     for start in range(0, len(images), EVAL_BATCH):
-        logits = model(images[start : start + EVAL_BATCH]).float()
+        logits = model(_as_float(images[start : start + EVAL_BATCH])).float()
         target = labels[start : start + EVAL_BATCH]
         loss_sum += nn.functional.cross_entropy(logits, target, reduction="sum")
         correct += (logits.argmax(1) == target).sum()
@@ -190,8 +211,9 @@ def fit(
         verbose: 1 shows a tqdm bar per epoch (a widget in notebooks), 0 is silent.
         amp: mixed precision, used only on CUDA GPUs.
         scheduler: "onecycle" for a one-cycle learning-rate schedule peaking at `lr`, else constant.
-        threads: CPU threads to use; by default one for small dense steps (faster on a
-            small machine than splitting a 32-image step), all cores for convolutions.
+        threads: CPU threads to use. By default all cores for convolutions; for small dense
+            steps the first steps are timed with 1, 2 and all cores and the fastest is kept
+            (`ThreadTuner`; on a busy machine one thread wins, on an idle one often two).
         seed: seeds the shuffling when given; otherwise it follows torch's global seed.
 
     Raises:
@@ -203,10 +225,10 @@ def fit(
         raise ValueError(f"epochs and batch_size must be at least 1, got {epochs} and {batch_size}")
     device = _model_device(model, device)
     model.to(device)
-    images, labels = _as_images(x, device), _as_labels(y, device)
+    images, labels = _as_pixels(x, device), _as_labels(y, device)
     val = None
     if validation_data is not None:
-        val = (_as_images(validation_data[0], device), _as_labels(validation_data[1], device))
+        val = (_as_pixels(validation_data[0], device), _as_labels(validation_data[1], device))
     if isinstance(optimizer, str):
         if optimizer.lower() not in OPTIMIZERS:
             raise ValueError(
@@ -225,8 +247,10 @@ def fit(
     generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
 
     previous_threads = torch.get_num_threads()
+    tuner = None
     if device.type == "cpu":
-        torch.set_num_threads(threads or _auto_threads(model, batch_size, previous_threads))
+        choices = [threads] if threads else _thread_choices(model, batch_size, previous_threads)
+        tuner = ThreadTuner(choices)
     try:
         return _fit_loop(
             model,
@@ -245,6 +269,7 @@ def fit(
             shuffle,
             device,
             amp,
+            tuner,
         )
     finally:
         torch.set_num_threads(previous_threads)
@@ -261,11 +286,107 @@ def _make_optimizer(name: str, model: nn.Module, lr: float) -> torch.optim.Optim
     return cls(model.parameters(), lr=lr)
 
 
-def _auto_threads(model: nn.Module, batch_size: int, available: int) -> int:
-    """One thread when a step is too small to split (thread hand-offs would cost more), else all."""
+def _thread_choices(model: nn.Module, batch_size: int, available: int) -> list[int]:
+    """Thread counts worth trying: all cores for big steps; for small ones, 1, 2 and all.
+
+    Splitting a small step (this MLP at batch 32) over threads saves little compute and costs
+    hand-offs; whether it pays depends on how busy the machine is, so `ThreadTuner` measures.
+    """
     has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    work = count_params(model) * batch_size
-    return available if has_conv or work > SMALL_STEP_WORK else 1
+    if has_conv or count_params(model) * batch_size > SMALL_STEP_WORK:
+        return [available]
+    return sorted({1, min(2, available), available})
+
+
+def _idle_cores() -> int:
+    """Cores this process may use that other work is not already taking (1-minute load average).
+
+    Counts this process itself as running: on an idle 2-core machine training here, the load
+    is about 1 and both cores count as ours. Where the load is unknown (Windows), all cores.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return cores
+    return max(1, min(cores, int(cores - load + 1.5)))
+
+
+class ThreadTuner:
+    """Picks the CPU thread count by timing real training steps with each candidate.
+
+    No count is tried that needs more cores than the load average leaves idle (`_idle_cores`).
+    The others take turns in blocks of `block` steps for up to `rounds` rounds (so a burst of
+    other work on the machine hits each alike); the first step of a block pays for the switch
+    and is not counted. A candidate 1.5x slower than the best after a round drops out at once
+    (when the cores are busy, extra threads stall every step), and more threads must be at
+    least 10% faster to win. The choice is measured again after `retune_every` steps, then
+    after twice as many each time it stands, as the machine's load changes. No step is
+    wasted: every one trains the model.
+    """
+
+    def __init__(
+        self, candidates: Sequence[int], block: int = 8, rounds: int = 3, retune_every: int = 500
+    ):
+        self.all = sorted(set(candidates))
+        self.block, self.rounds, self.retune_every = block, rounds, retune_every
+        self.chosen: int | None = None
+        self.history: list[int] = []  # every choice made, in order
+        self._start_tuning()
+
+    def _start_tuning(self) -> None:
+        free = _idle_cores()
+        self.active = [c for c in self.all if c <= free] or self.all[:1]
+        self.times: dict[int, list[float]] = {c: [] for c in self.all}
+        self._turn, self._within, self._round = 0, 0, 0
+        self._tuning = len(self.active) > 1
+        self._until_retune = self.retune_every
+        torch.set_num_threads(self.active[0])
+        if not self._tuning:
+            self._choose(self.active[0])
+
+    def _choose(self, count: int) -> None:
+        if self.chosen is not None:
+            same = count == self.chosen
+            self.retune_every = self.retune_every * 2 if same else self.retune_every
+        self.chosen = count
+        self.history.append(count)
+        torch.set_num_threads(count)
+        self._tuning = False
+        self._until_retune = self.retune_every
+
+    def before_step(self) -> None:
+        self._started = time.perf_counter()
+
+    def after_step(self) -> None:
+        if not self._tuning:
+            if len(self.all) > 1:
+                self._until_retune -= 1
+                if self._until_retune <= 0:
+                    self._start_tuning()
+            return
+        if self._within:  # the block's first step paid for the switch
+            self.times[self.active[self._turn]].append(time.perf_counter() - self._started)
+        self._within += 1
+        if self._within < self.block:
+            return
+        self._within, self._turn = 0, self._turn + 1
+        if self._turn == len(self.active):  # a round is complete
+            self._turn, self._round = 0, self._round + 1
+            means = {c: float(np.mean(self.times[c])) for c in self.active}
+            fastest = min(means.values())
+            self.active = [c for c in self.active if means[c] <= 1.5 * fastest]
+            if self._round == self.rounds or len(self.active) == 1:
+                best = self.active[0]
+                for count in self.active[1:]:
+                    if means[count] < 0.9 * means[best]:
+                        best = count
+                self._choose(best)
+                return
+        torch.set_num_threads(self.active[self._turn])
 
 
 def _fit_loop(
@@ -285,6 +406,7 @@ def _fit_loop(
     shuffle,
     device,
     amp,
+    tuner,
 ) -> History:
     """The training loop proper (see `fit`)."""
     from tqdm.auto import tqdm
@@ -308,7 +430,9 @@ def _fit_loop(
         stopped = False
         for step in range(steps):
             index = order[step * batch_size : (step + 1) * batch_size]
-            xb, yb = images[index], labels[index]
+            if tuner is not None:
+                tuner.before_step()
+            xb, yb = _as_float(images[index]), labels[index]
             with _autocast(device, amp):
                 logits = model(xb)
                 loss = loss_fn(logits.float(), yb)
@@ -317,6 +441,8 @@ def _fit_loop(
             opt.step()
             if sched is not None:
                 sched.step()
+            if tuner is not None:
+                tuner.after_step()
             with torch.no_grad():
                 loss_sum += loss.detach() * len(yb)
                 correct += (logits.argmax(1) == yb).sum()
@@ -352,6 +478,8 @@ def _fit_loop(
         if stopped:
             break
     model.eval()
+    if tuner is not None:
+        history.params["threads"] = tuner.chosen or torch.get_num_threads()
     for cb in callbacks:
         cb.on_train_end({"stopped": history.stopped_early})
     return history
@@ -361,7 +489,7 @@ def evaluate(model: nn.Module, x, y, device=None) -> tuple[float, float]:
     """Mean cross-entropy loss and accuracy of `model` on (x, y)."""
     device = _model_device(model, device)
     model.to(device)
-    return _measure(model, _as_images(x, device), _as_labels(y, device))
+    return _measure(model, _as_pixels(x, device), _as_labels(y, device))
 
 
 @torch.no_grad()
@@ -369,11 +497,11 @@ def predict(model: nn.Module, x, device=None) -> np.ndarray:
     """Class probabilities (N, 10) as a numpy array (softmax of the model's logits)."""
     device = _model_device(model, device)
     model.to(device)
-    images = _as_images(x, device)
+    images = _as_pixels(x, device)
     was_training = model.training
     model.eval()
     parts = [
-        torch.softmax(model(images[i : i + EVAL_BATCH]).float(), dim=1).cpu()
+        torch.softmax(model(_as_float(images[i : i + EVAL_BATCH])).float(), dim=1).cpu()
         for i in range(0, len(images), EVAL_BATCH)
     ]
     model.train(was_training)

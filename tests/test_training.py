@@ -187,3 +187,113 @@ def test_twenty_keras_trainings_do_not_grow_memory(small):
         one_run()
     growth = rss_mb() - after_warmup
     assert growth < 150, f"RSS grew {growth:.0f} MB over 20 runs"
+
+
+class _Clock:
+    """A stand-in for time.perf_counter: each step costs what `cost(threads)` says."""
+
+    def __init__(self, cost):
+        import torch
+
+        self.torch, self.cost, self.now = torch, cost, 0.0
+        self.used: list[int] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self, tuner) -> None:
+        tuner.before_step()
+        threads = self.torch.get_num_threads()
+        self.used.append(threads)
+        self.now += self.cost(threads)
+        tuner.after_step()
+
+
+@pytest.fixture
+def restore_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    ("two_thread_cost", "expected"),
+    [(0.5, 2), (0.95, 1), (3.0, 1)],  # twice as fast; only 5% faster; stalled by a busy machine
+)
+def test_thread_tuner_keeps_the_count_whose_steps_are_measured_fastest(
+    monkeypatch, restore_threads, two_thread_cost, expected
+):
+    """Does the tuner time both counts on real steps and keep 2 only when clearly faster?"""
+    monkeypatch.setattr(torch_kit, "_idle_cores", lambda: 2)
+    clock = _Clock(lambda threads: 1.0 if threads == 1 else two_thread_cost)
+    monkeypatch.setattr(torch_kit.time, "perf_counter", clock)
+    tuner = torch_kit.ThreadTuner([1, 2], block=8, rounds=3, retune_every=100)
+    for _ in range(60):
+        clock.step(tuner)
+    assert tuner.chosen == expected
+    assert set(clock.used[:16]) == {1, 2}  # both were tried on real steps
+    assert set(clock.used[48:]) == {expected}
+    if two_thread_cost == 3.0:  # 3x slower: dropped after the first round, not tried again
+        assert clock.used[16:] == [1] * 44
+
+
+def test_thread_tuner_measures_again_when_the_load_changes(monkeypatch, restore_threads):
+    """Does a machine that gets busy mid-training move the choice from 2 threads to 1?"""
+    monkeypatch.setattr(torch_kit, "_idle_cores", lambda: 2)
+    busy = {"now": False}
+    clock = _Clock(lambda threads: (3.0 if busy["now"] else 0.5) if threads == 2 else 1.0)
+    monkeypatch.setattr(torch_kit.time, "perf_counter", clock)
+    tuner = torch_kit.ThreadTuner([1, 2], block=8, rounds=3, retune_every=50)
+    for _ in range(60):
+        clock.step(tuner)
+    assert tuner.chosen == 2
+    busy["now"] = True
+    for _ in range(100):
+        clock.step(tuner)
+    assert tuner.chosen == 1 and tuner.history[0] == 2 and set(tuner.history[1:]) == {1}
+
+
+def test_thread_tuner_tries_no_more_threads_than_idle_cores(monkeypatch, restore_threads):
+    """With the other cores busy (load average), is only one thread ever used?"""
+    monkeypatch.setattr(torch_kit, "_idle_cores", lambda: 1)
+    clock = _Clock(lambda threads: 1.0 if threads == 1 else 0.1)
+    monkeypatch.setattr(torch_kit.time, "perf_counter", clock)
+    tuner = torch_kit.ThreadTuner([1, 2])
+    for _ in range(100):
+        clock.step(tuner)
+    assert set(clock.used) == {1} and tuner.chosen == 1
+
+
+def test_torch_fit_records_its_threads_and_restores_the_pool(small, restore_threads):
+    """Does fit report the thread count it trained with and leave torch's setting as it was?"""
+    import torch
+
+    (x, y), _, _ = small
+    torch.set_num_threads(1)
+    history = torch_kit.fit(torch_kit.mlp(), x[:2048], y[:2048], epochs=1, verbose=0, threads=None)
+    assert history.params["threads"] == 1  # never more than it was allowed
+    assert torch.get_num_threads() == 1
+    history = torch_kit.fit(torch_kit.mlp(), x[:512], y[:512], epochs=1, verbose=0, threads=1)
+    assert history.params["threads"] == 1
+
+
+def test_torch_uint8_and_float_images_train_identically(small):
+    """Is scaling each uint8 batch on the fly exactly the same as passing scaled floats?"""
+    import torch
+
+    (x, y), (x_val, y_val), _ = small
+    results = []
+    for images in (x[:1024], scale_pixels(x[:1024])):
+        torch.manual_seed(0)
+        model = torch_kit.mlp(hidden=(32,))
+        history = torch_kit.fit(
+            model, images, y[:1024], epochs=1, batch_size=64, seed=1, verbose=0, threads=1,
+            validation_data=(x_val, y_val),
+        )  # fmt: skip
+        results.append((history.history, torch_kit.predict(model, x_val)))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    with pytest.raises(ValueError, match=r"\(N, 28, 28\)"):
+        torch_kit.fit(torch_kit.mlp(), x[:10].reshape(10, -1), y[:10], verbose=0)
