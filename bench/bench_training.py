@@ -123,7 +123,7 @@ def kit_torch_epoch(x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> float
     return time.perf_counter() - start
 
 
-def keras_epochs(x: np.ndarray, y: np.ndarray, epochs: int = 2) -> list[float]:
+def keras_epochs(x: np.ndarray, y: np.ndarray, epochs: int = 3) -> list[float]:
     """Plain Keras, tutorial settings: Sequential MLP, Adam, batch 32; seconds per epoch."""
     import_tensorflow()
     import keras
@@ -211,6 +211,7 @@ def main() -> None:
         times["bare"].append(bare_torch_epoch(x, y))
     kit, tutorial, lean, bare = (min(times[k]) for k in ("kit", "torchvision", "lean", "bare"))
     keras_times = keras_epochs(x, y)
+    keras_times = [keras_times[0], min(keras_times[1:])]  # first epoch (tracing), best later one
     results = {
         "images_per_epoch": len(x),
         "kit_torch_mlp_epoch_s": round(kit, 2),
@@ -218,7 +219,7 @@ def main() -> None:
         "lean_dataloader_mlp_epoch_s": round(lean, 2),
         "bare_torch_floor_epoch_s": round(bare, 2),
         "keras_fit_mlp_first_epoch_s": round(keras_times[0], 2),
-        "keras_fit_mlp_second_epoch_s": round(keras_times[1], 2),
+        "keras_fit_mlp_later_epoch_s": round(keras_times[1], 2),
         "speedup_vs_dataloader": round(tutorial / kit, 1),
         "speedup_vs_lean_dataloader": round(lean / kit, 1),
         "speedup_vs_keras_fit": round(keras_times[1] / kit, 1),

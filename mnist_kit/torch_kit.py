@@ -40,6 +40,7 @@ OPTIMIZERS = {
     "adagrad": torch.optim.Adagrad,
 }
 SMALL_STEP_WORK = 20_000_000  # parameters x batch size below which one CPU thread is fastest
+CHUNK_ROWS = 2048  # training images gathered from the shuffled set at a time
 EVAL_BATCH = 2048  # large batches for inference: no gradients, so memory is small
 
 
@@ -389,6 +390,44 @@ class ThreadTuner:
         torch.set_num_threads(self.active[self._turn])
 
 
+class _RunningStats:
+    """An epoch's training loss and accuracy so far, added up lazily.
+
+    Each step only keeps its loss and predicted classes (two cheap tensor operations instead
+    of six); they are summed when someone asks, and at least every `every` steps so the lists
+    stay short.
+    """
+
+    def __init__(self, every: int = 256):
+        self.every = every
+        self.losses: list[torch.Tensor] = []
+        self.predicted: list[torch.Tensor] = []
+        self.targets: list[torch.Tensor] = []
+        self.loss_sum, self.correct, self.seen = 0.0, 0, 0
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> None:
+        self.losses.append(loss.detach())
+        self.predicted.append(logits.detach().argmax(1))
+        self.targets.append(targets)
+        if len(self.losses) >= self.every:
+            self._sum()
+
+    def _sum(self) -> None:
+        if not self.losses:
+            return
+        sizes = [len(t) for t in self.targets]
+        losses = torch.stack(self.losses).double().cpu()
+        self.loss_sum += float((losses * torch.tensor(sizes, dtype=torch.float64)).sum())
+        self.correct += int((torch.cat(self.predicted) == torch.cat(self.targets)).sum())
+        self.seen += sum(sizes)
+        self.losses, self.predicted, self.targets = [], [], []
+
+    def means(self) -> dict[str, float]:
+        self._sum()
+        seen = max(1, self.seen)
+        return {"loss": self.loss_sum / seen, "accuracy": self.correct / seen}
+
+
 def _fit_loop(
     model,
     images,
@@ -422,20 +461,24 @@ def _fit_loop(
         model.train()
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         order = order.to(device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
+        stats = _RunningStats()
         bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", disable=not verbose, leave=True)
         last_bar = time.monotonic()
         stopped = False
+        # Batches are cut from chunks of about CHUNK_ROWS shuffled images, gathered and scaled
+        # in one go: one indexing call per chunk instead of one per batch.
+        chunk_rows = max(batch_size, CHUNK_ROWS // batch_size * batch_size)
         for step in range(steps):
-            index = order[step * batch_size : (step + 1) * batch_size]
+            offset = step * batch_size % chunk_rows
+            if offset == 0:
+                index = order[step * batch_size : step * batch_size + chunk_rows]
+                chunk_x, chunk_y = _as_float(images[index]), labels[index]
             if tuner is not None:
                 tuner.before_step()
-            xb, yb = _as_float(images[index]), labels[index]
+            xb, yb = chunk_x[offset : offset + batch_size], chunk_y[offset : offset + batch_size]
             with _autocast(device, amp):
                 logits = model(xb)
-                loss = loss_fn(logits.float(), yb)
+                loss = loss_fn(logits.float() if amp else logits, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -443,13 +486,10 @@ def _fit_loop(
                 sched.step()
             if tuner is not None:
                 tuner.after_step()
-            with torch.no_grad():
-                loss_sum += loss.detach() * len(yb)
-                correct += (logits.argmax(1) == yb).sum()
-            seen += len(yb)
+            stats.add(loss, logits, yb)
             now = time.monotonic()
             if callbacks or (verbose and now - last_bar > 0.1):
-                running = {"loss": loss_sum.item() / seen, "accuracy": correct.item() / seen}
+                running = stats.means()
                 for cb in callbacks:
                     cb.on_batch_end(step, running)
                 if verbose:
@@ -463,7 +503,8 @@ def _fit_loop(
             if stop is not None and stop.requested:
                 stopped = True
                 break
-        logs = {"loss": loss_sum.item() / max(1, seen), "accuracy": correct.item() / max(1, seen)}
+        logs = stats.means()
+        seen = stats.seen
         if val is not None:
             logs["val_loss"], logs["val_accuracy"] = _measure(model, *val)
         if verbose:
