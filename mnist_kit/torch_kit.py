@@ -1,9 +1,10 @@
 """PyTorch side of the kit: reference models and a Keras-like `fit`/`evaluate`/`predict`.
 
 Introduced in course/06-pytorch.ipynb. The names match `mnist_kit.keras_kit`, and `fit`
-returns the same `History`. Data stay in memory as one tensor on the device and are
-batched by slicing a shuffled index, with no per-sample Python work (no Dataset or
-DataLoader), which is what makes an epoch several times faster than the tutorial loop.
+returns the same `History`. Data stay in memory as one uint8 tensor on the device and are
+batched from shuffled chunks, with no per-sample Python work (no Dataset or DataLoader):
+an MLP epoch at batch 32 costs little more than the bare forward/backward/step calls, about
+3.7x faster than the tutorial loop on a 2-core CPU (bench/bench_training.py).
 """
 
 from __future__ import annotations
