@@ -102,7 +102,7 @@ def bare_torch_epoch(x: np.ndarray, y: np.ndarray, batch_size: int = 32) -> floa
 
     images = torch.from_numpy(scale_pixels(x).reshape(len(x), -1))
     labels = torch.from_numpy(y.astype(np.int64))
-    batches = list(zip(images.split(batch_size), labels.split(batch_size)))
+    batches = list(zip(images.split(batch_size), labels.split(batch_size), strict=True))
     model = mlp()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     loss_fn = nn.CrossEntropyLoss()
