@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,22 @@ def _private_cache(tmp_path_factory, monkeypatch):
     """Every test gets the same session-wide private cache, never the user's ~/.cache."""
     cache = tmp_path_factory.getbasetemp() / "mnist-kit-cache"
     monkeypatch.setenv("MNIST_KIT_CACHE", str(cache))
+
+
+BROKEN = Path(__file__).resolve().parent / "files" / "broken"
+
+
+@pytest.fixture
+def broken_notebook(tmp_path):
+    """broken_notebook("truncated") copies tests/files/broken/truncated.bad to tmp_path/truncated.ipynb.
+
+    The broken files are kept under another extension so that tools that open every notebook
+    in the tree (linters, nbstripout, hooks) are not fed them.
+    """
+
+    def copy(stem: str, name: str | None = None) -> Path:
+        target = tmp_path / (name or f"{stem}.ipynb")
+        shutil.copyfile(BROKEN / f"{stem}.bad", target)
+        return target
+
+    return copy

@@ -2,7 +2,7 @@
 
 Slow: notebooks train at the assignments' own settings. Every notebook is graded once per
 module (fixtures) and reused by all the tests that ask about it. Crafted submissions live in
-tests/files/submissions/.
+tests/files/submissions/, broken files in tests/files/broken/.
 """
 
 from __future__ import annotations
@@ -147,12 +147,12 @@ def test_error_finder_returning_labels_gets_partial_credit(crafted):
     assert result.score == 6
 
 
-def test_cli_grades_the_good_and_reports_the_broken(tmp_path):
+def test_cli_grades_the_good_and_reports_the_broken(tmp_path, broken_notebook):
     """Do broken files get error rows while a good notebook in the same run is still fully graded?"""
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     files = [
-        SUBMISSIONS / f"broken-{kind}.ipynb" for kind in ("empty", "truncated", "not-a-notebook")
+        broken_notebook(stem, f"broken-{stem}.ipynb") for stem in ("empty", "truncated", "script")
     ]
     files.insert(1, ROOT / "solutions" / "01-data" / "01-data.ipynb")
     args = parser.parse_args(

@@ -1,7 +1,7 @@
 """Does grading survive hostile and broken submissions, one submission at a time?
 
 Each test grades a real crafted submission through `Grader` (the assignment-1 solution plus a
-hostile cell, or a broken file from tests/files/hostile/) and checks the row a teacher gets:
+hostile cell, or a broken file from tests/files/broken/) and checks the row a teacher gets:
 points, notes, and what the notebook could reach, which it records in `report.json` in its
 working folder (kept with `keep=`). Tests that need bubblewrap skip without it, unless
 MNIST_KIT_REQUIRE_SANDBOX=1, where they fail instead.
@@ -26,7 +26,6 @@ from mnist_kit.grading.spec import Fail
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "01-data" / "01-data.ipynb"
-FILES = Path(__file__).resolve().parent / "files" / "hostile"
 REQUIRE_SANDBOX = os.environ.get("MNIST_KIT_REQUIRE_SANDBOX") == "1"
 
 # The first cell of every crafted notebook: report(**facts) merges facts into work/report.json.
@@ -586,17 +585,17 @@ def test_a_model_that_memorised_the_test_labels_fails():
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("empty.ipynb", "the file is empty"),
-        ("truncated.ipynb", "the JSON is broken or cut off"),
-        ("not-utf8.ipynb", "not UTF-8 text"),
-        ("no-cells.ipynb", "it has no list of cells"),
-        ("not-a-notebook.ipynb", "it has no list of cells"),
-        ("nbformat-99.ipynb", "unsupported notebook format 99"),
+        ("empty", "the file is empty"),
+        ("truncated", "the JSON is broken or cut off"),
+        ("not-utf8", "not UTF-8 text"),
+        ("no-cells", "it has no list of cells"),
+        ("not-a-notebook", "it has no list of cells"),
+        ("nbformat-99", "unsupported notebook format 99"),
     ],
 )
-def test_a_broken_file_gets_a_row_with_the_reason(grader, name, reason):
+def test_a_broken_file_gets_a_row_with_the_reason(grader, broken_notebook, name, reason):
     """Is each broken file one row, zero points, and a reason the teacher understands?"""
-    result = grader().grade(FILES / name)
+    result = grader().grade(broken_notebook(name))
     assert result.error is not None and result.error.startswith("not graded: ")
     assert reason in result.error
     assert result.score == 0 and all(reason in t.message for t in result.tests)
