@@ -239,15 +239,17 @@ def fit(
         opt = _make_optimizer(optimizer.lower(), model, lr)
     else:
         opt = optimizer
-    n = len(images)
-    steps = (n + batch_size - 1) // batch_size
+    steps = (len(images) + batch_size - 1) // batch_size
     sched = None
     if scheduler == "onecycle":
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
     # Shuffling follows torch's global seed (so seed_everything makes runs repeat) unless `seed` is given.
-    generator = torch.Generator(device="cpu")
-    generator.manual_seed(seed if seed is not None else int(torch.randint(0, 2**62, (1,)).item()))
-
+    generator = None
+    if shuffle:
+        generator = torch.Generator(device="cpu")
+        generator.manual_seed(
+            seed if seed is not None else int(torch.randint(0, 2**62, (1,)).item())
+        )
     previous_threads = torch.get_num_threads()
     tuner = None
     if device.type == "cpu":
@@ -255,24 +257,9 @@ def fit(
         tuner = ThreadTuner(choices)
     try:
         return _fit_loop(
-            model,
-            images,
-            labels,
-            val,
-            opt,
-            sched,
-            generator,
-            epochs,
-            batch_size,
-            steps,
-            callbacks,
-            stop,
-            verbose,
-            shuffle,
-            device,
-            amp,
-            tuner,
-        )
+            model, images, labels, val, opt, sched, generator, epochs, batch_size, callbacks,
+            stop, verbose, amp, tuner,
+        )  # fmt: skip
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -430,28 +417,14 @@ class _RunningStats:
 
 
 def _fit_loop(
-    model,
-    images,
-    labels,
-    val,
-    opt,
-    sched,
-    generator,
-    epochs,
-    batch_size,
-    steps,
-    callbacks,
-    stop,
-    verbose,
-    shuffle,
-    device,
-    amp,
-    tuner,
-) -> History:
-    """The training loop proper (see `fit`)."""
+    model, images, labels, val, opt, sched, generator, epochs, batch_size, callbacks, stop,
+    verbose, amp, tuner,
+) -> History:  # fmt: skip
+    """The training loop proper (see `fit`); `generator` None means no shuffling."""
     from tqdm.auto import tqdm
 
-    n = len(images)
+    n, device = len(images), images.device
+    steps = (n + batch_size - 1) // batch_size
     history = History(params={"epochs": epochs, "steps": steps, "batch_size": batch_size})
     for cb in callbacks:
         cb.on_train_begin({"epochs": epochs, "steps": steps})
@@ -460,7 +433,7 @@ def _fit_loop(
         for cb in callbacks:
             cb.on_epoch_begin(epoch)
         model.train()
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        order = torch.arange(n) if generator is None else torch.randperm(n, generator=generator)
         order = order.to(device)
         stats = _RunningStats()
         bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{epochs}", disable=not verbose, leave=True)
