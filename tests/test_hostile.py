@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from crafted import REPORT  # tests/crafted.py: the report(**facts) cell
 
 from mnist_kit.grading.engine import Grader, _slug
 from mnist_kit.grading.sandbox import PACKAGE_DIR, bubblewrap_problem
@@ -27,16 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "01-data" / "01-data.ipynb"
 REQUIRE_SANDBOX = os.environ.get("MNIST_KIT_REQUIRE_SANDBOX") == "1"
 
-# The first cell of every crafted notebook: report(**facts) merges facts into work/report.json.
-REPORT = """
-import json as _json, os as _os
-def report(**facts):
-    path = _os.path.join(_os.getcwd(), "report.json")
-    old = _json.load(open(path)) if _os.path.exists(path) else {}
-    old.update(facts)
-    with open(path, "w") as handle:
-        _json.dump(old, handle)
-"""
 
 _GRADERS: dict[tuple, Grader] = {}
 

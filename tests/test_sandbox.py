@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from crafted import REPORT  # tests/crafted.py: the report(**facts) cell
 
 from mnist_kit.grading.kernel import kernel_env, run_notebook
 from mnist_kit.grading.sandbox import (
@@ -29,17 +30,6 @@ from mnist_kit.grading.sandbox import (
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_SANDBOX = os.environ.get("MNIST_KIT_REQUIRE_SANDBOX") == "1"
-
-# Runs in the kernel before the notebook: report(**facts) merges facts into report.json.
-REPORT = """
-import json as _json, os as _os
-def report(**facts):
-    path = _os.path.join(_os.getcwd(), "report.json")
-    old = _json.load(open(path)) if _os.path.exists(path) else {}
-    old.update(facts)
-    with open(path, "w") as handle:
-        _json.dump(old, handle)
-"""
 
 
 class Recorder:
