@@ -24,7 +24,7 @@ OTHER_SEED = Call(
 )
 
 
-@graded("q1_split", 1, hidden=True)
+@graded("q1_split", 1, hidden=True, about="the split with a different validation fraction")
 def test_split_other_fraction(submission):
     """Does val_fraction=0.25 give a complete 75/25 split?"""
     result = submission.call(OTHER_FRACTION)
@@ -32,7 +32,7 @@ def test_split_other_fraction(submission):
         expect_split(result, _IMAGES, _LABELS, 0.25, OTHER_FRACTION.label, what)
 
 
-@graded("q1_split", 1, hidden=True)
+@graded("q1_split", 1, hidden=True, about="whether a different seed gives a different split")
 def test_split_other_seed(submission):
     """Does another seed give another split (the seed is really used)?"""
     with_42 = unpack_split(submission.call(SPLIT), SPLIT.label)  # noqa: F405

@@ -12,7 +12,7 @@ CNN_TRAIN = TrainRun(
 )
 
 
-@graded("q4_training", 1, hidden=True)
+@graded("q4_training", 1, hidden=True, about="whether the training loop trains the CNN too")
 def test_cnn_training_lowers_loss(submission):
     """Does the same loop also train a fresh CNN?"""
     expect_loss_falls(submission.train_run(CNN_TRAIN), CNN_TRAIN.label)

@@ -44,28 +44,62 @@ MOST_CONFUSED_TIES = Call(
     "most_confused", (_TIED_MATRIX,), {"k": 3}, label="most_confused(matrix with equal counts, k=3)"
 )
 
+# Fewer non-zero mistakes than k, then none at all: the answer is shorter than k, then empty.
+_FEW_MATRIX = np.diag(np.full(10, 40))
+_FEW_MATRIX[3, 8], _FEW_MATRIX[7, 1], _FEW_MATRIX[0, 6] = 6, 2, 2
+FEW_MISTAKES = Call(
+    "most_confused", (_FEW_MATRIX,), {"k": 5}, label="most_confused(matrix with few mistakes, k=5)"
+)
+_PERFECT_MATRIX = np.diag(np.full(10, 30))
+NO_MISTAKES = Call(
+    "most_confused",
+    (_PERFECT_MATRIX,),
+    {"k": 3},
+    label="most_confused(matrix with no mistakes, k=3)",
+)
 
-@graded("q5_misclassified", 1, hidden=True)
+
+@graded("q5_misclassified", 1, hidden=True, about="the result when every prediction is right")
 def test_all_correct(submission):
     """With every prediction right, is the result empty?"""
     expect_indices(submission.call(ALL_CORRECT), *ALL_CORRECT.args, ALL_CORRECT.label)
 
 
-@graded("q5_misclassified", 1, hidden=True)
+@graded(
+    "q5_misclassified", 1, hidden=True, about="the prediction when two digits share the top score"
+)
 def test_ties(submission):
     """On tied top scores, is the smaller digit taken as the prediction (like np.argmax)?"""
     expect_indices(submission.call(TIES), *TIES.args, TIES.label)
 
 
-@graded("q5_confusion", 1, hidden=True)
+@graded(
+    "q5_confusion", 1, hidden=True, about="the confusion matrix when a digit is never predicted"
+)
 def test_digit_never_predicted(submission):
     """Is the matrix still 10x10 when one digit is never predicted?"""
     expect_confusion(submission.call(NEVER_PREDICTED), *NEVER_PREDICTED.args, NEVER_PREDICTED.label)
 
 
-@graded("q5_most_confused", 1, hidden=True)
+@graded("q5_most_confused", 1, hidden=True, about="the order of mistakes with equal counts")
 def test_most_confused_ties(submission):
     """Are equal counts ordered by true digit, then predicted digit?"""
     expect_most_confused(
         submission.call(MOST_CONFUSED_TIES), _TIED_MATRIX, 3, MOST_CONFUSED_TIES.label
+    )
+
+
+@graded(
+    "q5_most_confused",
+    1,
+    hidden=True,
+    about="the list when fewer than k digit pairs (or none) have a mistake",
+)
+def test_most_confused_fewer_than_k(submission):
+    """With fewer than k non-zero mistakes, or none, are only the non-zero pairs listed?"""
+    expect_most_confused(
+        submission.call(FEW_MISTAKES), _FEW_MATRIX, 5, FEW_MISTAKES.label, reveal=False
+    )
+    expect_most_confused(
+        submission.call(NO_MISTAKES), _PERFECT_MATRIX, 3, NO_MISTAKES.label, reveal=False
     )

@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -23,10 +23,14 @@ __all__ = [
     "find_assignment",
     "assignment_for_question",
     "find_autograder",
+    "reference_notebooks",
     "load_module",
     "collect_tests",
     "collect_probes",
 ]
+
+
+KIT_ROOT = Path(__file__).resolve().parents[2]  # the kit's own exercises/ and solutions/
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ def find_autograder(folder: str | os.PathLike | None = None) -> Path:
         candidates.append(Path(os.environ["MNIST_KIT_AUTOGRADER"]))
     here = Path.cwd().resolve()
     candidates += [parent / "autograder" for parent in (here, *here.parents)]
-    candidates.append(Path(__file__).resolve().parents[2] / "autograder")
+    candidates.append(KIT_ROOT / "autograder")
     for candidate in candidates:
         if (candidate / "conftest.py").is_file():
             return candidate
@@ -118,6 +122,16 @@ def find_autograder(folder: str | os.PathLike | None = None) -> Path:
         "no autograder folder found (it holds the hidden tests and is not part of the student kit); "
         "pass --autograder DIR or set MNIST_KIT_AUTOGRADER"
     )
+
+
+def reference_notebooks(assignment: Assignment, roots: Iterable[Path] = (KIT_ROOT,)) -> list[Path]:
+    """Where an assignment's reference notebooks may be: the student version (exercises/) and
+    the teacher's source (solutions/) under each of `roots`; some may not exist."""
+    return [
+        Path(root) / kind / assignment.name / assignment.notebook
+        for root in roots
+        for kind in ("exercises", "solutions")
+    ]
 
 
 def load_module(path: Path) -> ModuleType:

@@ -7,10 +7,20 @@ what to change. They work the same for Keras models and PyTorch programs.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mnist_kit.grading.architecture import WEIGHTED, Layer, layer_list, parse_layers
+from mnist_kit.grading.architecture import (
+    WEIGHTED,
+    Layer,
+    Places,
+    Step,
+    align,
+    layer_list,
+    pairs,
+    parse_spec,
+)
 from mnist_kit.grading.spec import Fail, expect
 from mnist_kit.grading.submission import GradedModel, mnist_test_set
 
@@ -23,60 +33,97 @@ __all__ = [
     "expect_learned",
     "expect_class_recall",
     "expect_compiled",
+    "expect_fit_history",
+    "Recipe",
+    "training_note",
 ]
 
 COMPARED = ("Dense", "Conv2D", "MaxPooling2D", "Dropout")  # kinds whose settings are compared
 
 
-def _numbered(layers: list[Layer]) -> list[tuple[int, Layer]]:
-    return list(enumerate(layers, start=1))
+def _aligned(
+    model: GradedModel, expected: str
+) -> tuple[list[Layer], list[Layer], list[Step], Places]:
+    """The model's layers, the expected ones, their alignment and the names of the model's places."""
+    spec, have = parse_spec(expected), model.layers
+    steps = align(have, spec.layers)
+    return have, spec.layers, steps, Places(spec, have, steps, model.framework)
 
 
 def expect_layer_kinds(model: GradedModel, expected: str) -> None:
-    """The model's layers are of the expected kinds, in the expected order."""
-    want, have, fw = parse_layers(expected), model.layers, model.framework
-    if [layer.kind for layer in have] == [layer.kind for layer in want]:
+    """The model's layers are of the expected kinds, in the expected order.
+
+    Layers are aligned first, so the message names what is missing, extra, swapped or of
+    another kind where it is, not wherever the first difference in position falls.
+    """
+    have, want, steps, places = _aligned(model, expected)
+    fw = model.framework
+    problems = []
+    next_have = 0  # the model's layer after the current place
+    for step in steps:
+        if step.op == "missing":
+            item = (
+                f" (item {places.spec.items[step.want]} of the list)"
+                if places.style == "items"
+                else ""
+            )
+            problems.append(
+                f"a {want[step.want].show(fw)}{item} is missing {places.gap(next_have)}"
+            )
+        elif step.op == "extra":
+            problems.append(f"{places.extra(step.have)} is extra")
+        elif step.op == "swapped":
+            first, second = want[step.want].show(fw), want[step.want + 1].show(fw)
+            problems.append(
+                f"{places.layer(step.have)} and {places.layer(step.have + 1)} are swapped: "
+                f"put {first} before {second}"
+            )
+        elif step.op == "replaced":
+            problems.append(
+                f"{places.layer(step.have)} is {have[step.have].show(fw)}; expected {want[step.want].show(fw)}"
+            )
+        if step.have is not None:
+            next_have = step.have + (2 if step.op == "swapped" else 1)
+    if not problems:
         return
-    for number, (mine, theirs) in enumerate(zip(have, want, strict=False), start=1):
-        if mine.kind != theirs.kind:
-            detail = f"layer {number} is {mine.show(fw)}; expected {theirs.show(fw)}"
-            break
-    else:
-        shorter = len(have) < len(want)
-        extra = (want[len(have)] if shorter else have[len(want)]).show(fw)
-        detail = f"layer {min(len(have), len(want)) + 1} " + (
-            f"is missing; expected {extra}" if shorter else f"({extra}) should not be there"
-        )
     raise Fail(
-        f"{detail}. Your model has {len(have)} layers: {layer_list(have, fw) or 'none'}; "
+        f"{'; '.join(problems[:3])}. Your model has {len(have)} layers: {layer_list(have, fw) or 'none'}; "
         f"expected {len(want)}: {layer_list(want, fw)}"
     )
 
 
-def _pairs(have: list[Layer], want: list[Layer]):
-    """(number in the student's model, student's layer, expected layer) for each compared kind, in order."""
-    for kind in COMPARED:
-        mine = [(n, layer) for n, layer in _numbered(have) if layer.kind == kind]
-        theirs = [layer for layer in want if layer.kind == kind]
-        yield from ((n, m, t) for (n, m), t in zip(mine, theirs, strict=False))
+def _settings(layer: Layer, fields: list[str]) -> tuple[str, str]:
+    """ "32 units and a 5x5 kernel" and, for one setting, its bare value too ("32")."""
+    values = {
+        "size": str(layer.size),
+        "kernel": f"{layer.kernel[0]}x{layer.kernel[1]}" if layer.kernel else "none",
+        "rate": f"{layer.rate:g}" if layer.rate is not None else "none",
+    }
+    words = {
+        "size": f"{values['size']} {'filters' if layer.kind == 'Conv2D' else 'units'}",
+        "kernel": f"a {values['kernel']} {'kernel' if layer.kind in WEIGHTED else 'pool'}",
+        "rate": f"rate {values['rate']}",
+    }
+    phrase = " and ".join(words[f] for f in fields)
+    return phrase, values[fields[0]] if len(fields) == 1 else phrase
 
 
 def expect_layer_sizes(model: GradedModel, expected: str) -> None:
-    """Units, filters, kernel and pool sizes and dropout rates match, layer by layer."""
-    want = parse_layers(expected)
+    """Units, filters, kernel and pool sizes and dropout rates match, layer by aligned layer."""
+    have, want, steps, places = _aligned(model, expected)
     problems = []
-    for number, mine, theirs in _pairs(model.layers, want):
-        if (mine.size, mine.kernel, mine.rate) != (theirs.size, theirs.kernel, theirs.rate):
-            same_activation = Layer(
-                theirs.kind, theirs.size, theirs.kernel, mine.activation, theirs.rate
-            )
-            problems.append(
-                f"layer {number} is {mine.show(model.framework)}; expected {same_activation.show(model.framework)}"
-            )
-    counts = {
-        k: (sum(x.kind == k for x in model.layers), sum(x.kind == k for x in want))
-        for k in COMPARED
-    }
+    for i, j in pairs(steps):
+        mine, theirs = have[i], want[j]
+        if mine.kind != theirs.kind or mine.kind not in COMPARED:
+            continue
+        fields = [f for f in ("size", "kernel", "rate") if getattr(mine, f) != getattr(theirs, f)]
+        if not fields:
+            continue
+        # "layer 4 has 32 units; expected 64", "... has 16 filters and a 5x5 kernel; expected 32 filters and a 3x3 kernel"
+        problems.append(
+            f"{places.layer(i)} has {_settings(mine, fields)[0]}; expected {_settings(theirs, fields)[1]}"
+        )
+    counts = {k: (sum(x.kind == k for x in have), sum(x.kind == k for x in want)) for k in COMPARED}
     for kind, (mine_n, want_n) in counts.items():
         if mine_n != want_n:
             name = Layer(kind).show(model.framework)
@@ -99,18 +146,23 @@ def _activation_hint(model: GradedModel, layer: Layer, wanted: str) -> str:
 
 
 def expect_activations(model: GradedModel, expected: str) -> None:
-    """Every Dense/Conv2D layer has the expected activation (the last one included)."""
-    want = parse_layers(expected)
-    for number, mine, theirs in _pairs(model.layers, want):
-        if mine.kind in WEIGHTED and mine.activation != theirs.activation:
-            fw = model.framework
-            shown = (
-                f"{mine.show(fw)} with no activation"
-                if mine.activation == "linear"
-                else mine.show(fw)
-            )
-            hint = _activation_hint(model, mine, theirs.activation or "linear")
-            raise Fail(f"layer {number} is {shown}; expected {theirs.show(fw)}: {hint}")
+    """Every Dense/Conv2D layer has the expected activation (the last one included), aligned layer by layer."""
+    have, want, steps, places = _aligned(model, expected)
+    fw = model.framework
+    for i, j in pairs(steps):
+        mine, theirs = have[i], want[j]
+        if mine.kind != theirs.kind or mine.kind not in WEIGHTED:
+            continue
+        got, wanted = mine.activation or "linear", theirs.activation or "linear"
+        if got == wanted:
+            continue
+        has = "has no activation" if got == "linear" else f"has activation {got}"
+        asked = "no activation" if wanted == "linear" else wanted
+        hint = _activation_hint(model, mine, wanted)
+        shown = replace(mine, activation="linear").show(
+            fw
+        )  # "Dense(128)": which layer, not its activation
+        raise Fail(f"{places.layer(i)}, {shown}, {has}; expected {asked}: {hint}")
 
 
 def expect_params(model: GradedModel, expected: int) -> None:
@@ -142,18 +194,88 @@ def expect_learned(model: GradedModel) -> None:
     )
 
 
-def expect_accuracy(model: GradedModel, threshold: float, how_to_train: str) -> None:
-    """Accuracy on the 10,000 MNIST test images, measured by the grader, reaches the threshold."""
+@dataclass(frozen=True)
+class Recipe:
+    """The training an assignment asks for: epochs at a batch size over `images` training images."""
+
+    epochs: int
+    batch_size: int
+    images: int = 48_000  # MNIST's 60,000 less the 20% held out for validation
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.images // self.batch_size)
+
+    @property
+    def steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+
+def _epochs(count: float) -> str:
+    return f"{count:.1f}".removesuffix(".0") + (" epoch" if count == 1 else " epochs")
+
+
+def training_note(model: GradedModel, recipe: Recipe | None) -> str:
+    """What the model's own step count says about how it was trained, or "" when it is as asked.
+
+    The count comes from the student's kernel, so it only shapes the advice, never the grade.
+    """
+    steps = model.steps
+    if recipe is None or steps is None or steps == recipe.steps:
+        return ""
+    asked = f"the assignment asks for {_epochs(recipe.epochs)} at batch size {recipe.batch_size} ({recipe.steps:,} steps)"
+    if steps == 0:
+        return f"`{model.name}` looks untrained (it took 0 optimizer steps); {asked}"
+    per_epoch = model.steps_per_epoch or recipe.steps_per_epoch
+    done = f"`{model.name}` took {steps:,} optimizer steps (about {_epochs(round(steps / per_epoch, 1))} of {per_epoch:,} batches)"
+    if per_epoch != recipe.steps_per_epoch:
+        return f"{done}; {asked}: check batch_size and the training images you pass"
+    if steps > recipe.steps:
+        return (
+            f"{done}, more than {asked}: running the fit cell again keeps training the same model; "
+            "run the cell that builds the model, then compile and fit it once"
+        )
+    return f"{done}; {asked}"
+
+
+def expect_accuracy(
+    model: GradedModel, threshold: float, how_to_train: str, recipe: Recipe | None = None
+) -> None:
+    """Accuracy on the 10,000 MNIST test images, measured by the grader, reaches the threshold.
+
+    On a failure the message says what the model's training looked like next to the recipe.
+    """
     accuracy = model.test_accuracy
     if accuracy >= threshold:
         expect_learned(model)
         return
     measured = f"test accuracy {accuracy:.4f} (measured by the grader on the 10,000 MNIST test images) is below {threshold}"
+    note = training_note(model, recipe)
+    if note:
+        raise Fail(f"{measured}: {note}")
     if accuracy < 0.3:
         raise Fail(
             f"{measured}: `{model.name}` looks untrained; {how_to_train} before the end of the notebook"
         )
     raise Fail(f"{measured}: {how_to_train}, and feed it pixels scaled to [0, 1]")
+
+
+def expect_fit_history(history: object, recipe: Recipe, name: str = "history") -> None:
+    """`history` is what model.fit returned: a History holding the validation curves, epoch by epoch."""
+    expect(
+        isinstance(history, dict) and "loss" in history,
+        f"`{name}` should hold what model.fit returned: write {name} = model.fit(...)",
+    )
+    expect(
+        "val_loss" in history and "val_accuracy" in history,
+        f"`{name}` has no validation curves ({', '.join(sorted(history))}): "
+        "pass validation_data=(x_val, y_val) to model.fit",
+    )
+    epochs = len(np.atleast_1d(history["loss"]))
+    expect(
+        epochs == recipe.epochs,
+        f"`{name}` holds {_epochs(epochs)}; expected one fit of {_epochs(recipe.epochs)}",
+    )
 
 
 def expect_class_recall(model: GradedModel, minimum: float) -> None:

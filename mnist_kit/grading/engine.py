@@ -5,12 +5,20 @@ runs, and the checks read only what the kernel wrote):
 
 1. `read_submission`      - parse the notebook; a broken file becomes an error row, not a crash
 2. `graded_cells_changed` - note graded test cells edited or deleted (nbgrader checksums)
-3. `drop_graded_tests`    - remove nbgrader test cells: the grader runs the tests itself
-4. `write_plan`           - models to save and probes to run, with grader-made inputs as .npz
-5. `run_notebook`         - a scratch copy runs in its own sandboxed kernel (`make_launcher`)
+3. `check_assignment`     - (identify.py) compare its nbgrader grade ids with each assignment's
+                            (`identify_assignment`): another assignment's notebook becomes an
+                            error row naming the right one, before any kernel starts; a
+                            partial match, a note
+4. `drop_graded_tests`    - remove nbgrader test cells: the grader runs the tests itself; the
+                            cells that stay keep their numbers as submitted, for the notes
+5. `write_plan`           - models to save and probes to run, with grader-made inputs as .npz
+6. `run_notebook`         - a scratch copy runs in its own sandboxed kernel (`make_launcher`)
                             with a wall-clock limit, then the export code saves models and
                             probe outputs (kernel.py)
-6. `run_pytest`           - the autograder's tests run in this process on those files
+7. `run_pytest`           - the autograder's tests run in this process on those files
+
+Notes name cells as JupyterLab numbers them in the notebook as submitted ("cell 8: ..."):
+1-based, markdown cells and the dropped test cells counted.
 
 The scratch folder holds work/ (the kernel's working folder), plan/ (read-only to the kernel)
 and out/ (writable); the sandbox shows the kernel nothing else of this machine's files.
@@ -32,15 +40,24 @@ from pathlib import Path
 import numpy as np
 
 from mnist_kit.grading.assignments import (
+    KIT_ROOT,
     Assignment,
     collect_probes,
     collect_tests,
     find_assignment,
     find_autograder,
     load_module,
+    reference_notebooks,
     suite_module,
 )
-from mnist_kit.grading.kernel import KernelLauncher, LocalKernel, kernel_env, run_notebook
+from mnist_kit.grading.identify import check_assignment, reference_ids
+from mnist_kit.grading.kernel import (
+    CELL_NUMBER_KEY,
+    KernelLauncher,
+    LocalKernel,
+    kernel_env,
+    run_notebook,
+)
 from mnist_kit.grading.results import GradeResult, TestResult, not_run
 from mnist_kit.grading.spec import Probe
 
@@ -204,9 +221,15 @@ def _only_checks(cell) -> bool:
 
 
 def drop_graded_tests(nb):
-    """Remove nbgrader's graded test cells and other check() cells: the grader tests by itself."""
+    """Remove nbgrader's graded test cells and other check() cells: the grader tests by itself.
+
+    Call it on the notebook as submitted: each cell kept records its number there (1-based,
+    every cell counted, as JupyterLab shows it) in its metadata under CELL_NUMBER_KEY, so that
+    `run_notebook`'s notes name the student's own cell numbers.
+    """
     kept = []
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
+        cell.setdefault("metadata", {})[CELL_NUMBER_KEY] = index + 1
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if (meta.get("grade") and not meta.get("solution")) or _only_checks(cell):
             continue
@@ -233,7 +256,12 @@ def kernel_preamble(assignment: Assignment) -> str:
     if "keras" in assignment.seed_frameworks:
         lines += ["import keras as _k", "_k.utils.set_random_seed(0)"]
     if "torch" in assignment.seed_frameworks:
-        lines += ["import torch as _t", "_t.manual_seed(0)"]
+        lines += [
+            "import torch as _t",
+            "_t.manual_seed(0)",
+            # optimizer steps, for advice such as "trained for 6 epochs" (never for the score)
+            "from mnist_kit.grading.export import count_optimizer_steps as _c; _c(); del _c",
+        ]
     lines.append(
         "del " + ", ".join(n for n in ("_r", "_np", "_k", "_t") if f"as {n}" in "\n".join(lines))
     )
@@ -313,17 +341,22 @@ class Grader:
         self.time_limit = time_limit or self.assignment.time_limit
         self.keep = Path(keep) if keep else None
 
+    def reference_roots(self) -> list[Path]:
+        """Folders with exercises/ and solutions/: the autograder's course, then the kit."""
+        return [self.test_file.parent.parent, KIT_ROOT]
+
     def references(self) -> list[Path]:
         """Notebooks whose graded cells a submission should still hold unchanged."""
-        roots = [self.test_file.parent.parent, Path(__file__).resolve().parents[2]]
-        name, notebook = self.assignment.name, self.assignment.notebook
-        return [
-            root / kind / name / notebook for root in roots for kind in ("exercises", "solutions")
-        ]
+        return reference_notebooks(self.assignment, self.reference_roots())
 
     @functools.cached_property
     def expected_cells(self) -> dict[str, set[str]]:
         return reference_checksums(self.references())
+
+    @functools.cached_property
+    def known_ids(self) -> dict[str, frozenset[str]]:
+        """Every assignment's reference grade ids, for `check_assignment`."""
+        return reference_ids(self.reference_roots())
 
     @property
     def memory_limit_mb(self) -> int | None:
@@ -340,6 +373,13 @@ class Grader:
         try:
             nb = read_submission(path)
             changed = graded_cells_changed(nb, self.expected_cells)
+            wrong, identity = check_assignment(
+                nb, self.assignment, self.known_ids, file=str(path), changed=changed
+            )
+            if wrong:
+                return GradeResult.build(
+                    str(path), name, not_run(self.tests, wrong), time.monotonic() - started, wrong
+                )
             nb = drop_graded_tests(nb)
         except SubmissionError as exc:
             reason = f"not graded: {exc}"
@@ -366,7 +406,7 @@ class Grader:
                 env=kernel_env(),
             )
             (scratch / "run.json").write_text(json.dumps(dataclasses.asdict(log), indent=1))
-            notes = self._notes(log, changed)
+            notes = self._notes(log, changed, identity)
             if not log.finished or out.is_symlink() or not (out / "manifest.json").is_file():
                 # Without the grader's export step, anything in out/ came from the notebook alone.
                 reason = notes[0] if notes else "the notebook produced nothing to grade"
@@ -392,7 +432,7 @@ class Grader:
                 shutil.copytree(scratch, target, symlinks=True)
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _notes(self, log, changed: list[str]) -> list[str]:
+    def _notes(self, log, changed: list[str], identity: Iterable[str] = ()) -> list[str]:
         """What a teacher should know about the run, most important first."""
         notes = list(log.errors)
         first: list[str] = []
@@ -422,6 +462,7 @@ class Grader:
                 f"graded test cells were changed or deleted ({', '.join(changed[:6])}): "
                 "the grader's own tests were used"
             )
+        notes += identity
         if log.finish_error:
             notes.append(f"saving the work for grading failed: {log.finish_error}")
         return first + notes

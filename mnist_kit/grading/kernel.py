@@ -19,7 +19,20 @@ from typing import Protocol
 
 import nbformat
 
-__all__ = ["KernelLauncher", "LocalKernel", "RunLog", "run_notebook", "kernel_env"]
+__all__ = [
+    "KernelLauncher",
+    "LocalKernel",
+    "RunLog",
+    "run_notebook",
+    "kernel_env",
+    "CELL_NUMBER_KEY",
+    "cell_number",
+]
+
+# Cell metadata holding a cell's number in the notebook as the student submitted it (1-based,
+# every cell counted, as JupyterLab shows them), set before the grader drops cells; notes
+# name cells by it.
+CELL_NUMBER_KEY = "mnist_kit_cell_number"
 
 # Environment for the student's kernel: quiet frameworks, reproducible hashing, and OpenMP
 # threads that sleep instead of spinning while they wait (on a busy machine PyTorch's spinning
@@ -210,6 +223,15 @@ def _kill_kernel(manager) -> None:
             pass
 
 
+def cell_number(cell, index: int) -> int:
+    """The number notes give `cell`, found at `index` (0-based) of the notebook that runs:
+    its CELL_NUMBER_KEY when the grader set one, else its position there, 1-based."""
+    number = cell.get("metadata", {}).get(CELL_NUMBER_KEY)
+    if isinstance(number, int) and not isinstance(number, bool) and number > 0:
+        return number
+    return index + 1
+
+
 def _code_cell(source: str):
     return nbformat.v4.new_code_cell(source)
 
@@ -242,7 +264,8 @@ def run_notebook(
     `before` has run (start-up is not the student's time); when it runs out the kernel is
     interrupted, the remaining cells are skipped, and `after` still runs (with `after_limit`).
     A cell that ignores the interrupt for KILL_GRACE seconds has its kernel killed. Outputs
-    beyond OUTPUT_LIMIT_MB are dropped as they arrive.
+    beyond OUTPUT_LIMIT_MB are dropped as they arrive. Errors name cells by `cell_number`: the
+    student's own numbers when `drop_graded_tests` recorded them, else positions in `nb`.
     """
     from nbclient.exceptions import DeadKernelError
 
@@ -250,7 +273,9 @@ def run_notebook(
     log = RunLog()
     started = time.monotonic()
     student = [
-        (i + 1, c) for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()
+        (cell_number(c, i), c)
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and c.source.strip()
     ]
     before = OUTPUT_CAP_CODE + before
     steps = [("before", _code_cell(before))] + [(n, _code_cell(c.source)) for n, c in student]

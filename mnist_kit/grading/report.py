@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mnist_kit.files import write_atomically
-from mnist_kit.grading.results import GradeResult
+from mnist_kit.grading.results import GradeResult, TestResult
 
 __all__ = [
     "GRADEBOOK_COLUMNS",
@@ -112,8 +112,84 @@ def read_gradebook(path: str | Path) -> dict[str, list[dict]]:
     return {key: rows for key, rows in grouped.items() if any(r["test"] == TOTAL for r in rows)}
 
 
+def _questions(tests: Iterable[TestResult]) -> dict[str, list[TestResult]]:
+    """The tests grouped by question id, questions in the order their first test ran."""
+    grouped: dict[str, list[TestResult]] = {}
+    for test in tests:
+        grouped.setdefault(test.question, []).append(test)
+    return grouped
+
+
+def _heading(question: str) -> str:
+    """A question's section heading: its title as the notebook shows it, and its id."""
+    from mnist_kit.grading.questions import question_title
+
+    title = question_title(question)
+    return f"{title} ({question})" if title != question else question
+
+
+def _not_graded(error: str) -> str:
+    """The reason a notebook was not graded, without the "not graded: " the engine puts first."""
+    return error[len("not graded: ") :] if error.startswith("not graded: ") else error
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _visible_row(test: TestResult) -> tuple[str, str, str, str]:
+    """A visible test's row: mark, name, points, what to change (empty when it passed)."""
+    bonus = " (extra credit)" if test.extra_credit else ""
+    return (
+        "pass" if test.passed else "FAIL",
+        f"{test.description}{bonus}",
+        f"{test.points:g} / {test.max_points:g}",
+        "" if test.passed else test.message,
+    )
+
+
+def _hidden_summary(tests: list[TestResult]) -> tuple[str, list[str]] | None:
+    """How a question's hidden tests did, and one line per failed one saying what it checks.
+
+    Only counts, points and each test's public `about` are used: never a hidden test's name,
+    docstring or message, which can hold its inputs and expected values.
+    """
+    hidden = [t for t in tests if t.hidden]
+    if not hidden:
+        return None
+    passed = sum(t.passed for t in hidden)
+    earned = sum(t.points for t in hidden)
+    total = sum(t.max_points for t in hidden)
+    unit = "point" if total == 1 else "points"
+    summary = f"Hidden tests: {passed} of {len(hidden)} passed ({earned:g} / {total:g} {unit})."
+    if passed < len(hidden):
+        summary += " Not passed:"
+    failed = [
+        f"FAIL ({t.points:g} / {t.max_points:g}{' extra credit' if t.extra_credit else ''}): "
+        + (f"checks {_one_line(t.about)}" if t.about else "a hidden test")
+        for t in hidden
+        if not t.passed
+    ]
+    return summary, failed
+
+
+def _grader_lines(result: GradeResult) -> list[str]:
+    """The measurements and notes shown above the tests."""
+    lines = [
+        f"Measured by the grader: `{key[: -len('.test_accuracy')]}` test accuracy {value:.4f}"
+        for key, value in result.measurements.items()
+        if key.endswith(".test_accuracy")
+    ]
+    return lines + [f"Note: {note}" for note in result.notes]
+
+
 def feedback_markdown(result: GradeResult) -> str:
-    """Feedback for the student: every visible test's message; hidden tests show only their points."""
+    """Feedback for the student, a section per question: each visible test with its message,
+    then how many hidden tests passed and what each failed hidden test checks (never its message).
+
+    Every list and table has a blank line before and after it, as CommonMark needs to tell them
+    apart.
+    """
     lines = [
         f"# Feedback: {result.assignment}",
         "",
@@ -122,40 +198,62 @@ def feedback_markdown(result: GradeResult) -> str:
         "",
     ]
     if result.error:
-        lines += [f"Your notebook could not be graded: {result.error}", ""]
-    for key, value in result.measurements.items():
-        if key.endswith(".test_accuracy"):
-            lines.append(
-                f"- Measured by the grader: `{key[: -len('.test_accuracy')]}` test accuracy {value:.4f}"
-            )
-    for note in result.notes:
-        lines.append(f"- Note: {note}")
-    if result.notes:
-        lines.append("")
-    lines += ["| | Test | Points | What to change |", "|---|---|---|---|"]
-    for test in result.tests:
-        mark = "pass" if test.passed else "FAIL"
-        what = "" if test.passed else ("(hidden test)" if test.hidden else test.message)
-        name = "Hidden test" if test.hidden else test.description
-        bonus = " (extra credit)" if test.extra_credit else ""
-        cell = what.replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {mark} | {name}{bonus} | {test.points:g} / {test.max_points:g} | {cell} |")
-    return "\n".join(lines) + "\n"
+        lines += [f"Your notebook could not be graded: {_not_graded(result.error)}", ""]
+    grader = _grader_lines(result)
+    if grader:
+        lines += [f"- {line}" for line in grader] + [""]
+    for question, tests in _questions(result.tests).items():
+        lines += [f"## {_heading(question)}", ""]
+        visible = [t for t in tests if not t.hidden]
+        if visible:
+            lines += ["| | Test | Points | What to change |", "|---|---|---|---|"]
+            for test in visible:
+                cells = (_one_line(c).replace("|", "\\|") for c in _visible_row(test))
+                lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
+        hidden = _hidden_summary(tests)
+        if hidden:
+            summary, failed = hidden
+            lines += [summary, ""]
+            if failed:
+                lines += [f"- {line}" for line in failed] + [""]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def feedback_html(result: GradeResult) -> str:
     """The same feedback as a small standalone HTML page."""
-    rows = []
-    for test in result.tests:
-        what = "" if test.passed else ("(hidden test)" if test.hidden else test.message)
-        name = "Hidden test" if test.hidden else test.description
-        color = "#1a7f37" if test.passed else "#cf222e"
-        rows.append(
-            f"<tr><td style='color:{color}'>{'pass' if test.passed else 'FAIL'}</td>"
-            f"<td>{html.escape(name)}</td><td>{test.points:g} / {test.max_points:g}</td><td>{html.escape(what)}</td></tr>"
-        )
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
-    error = f"<p><b>Not graded:</b> {html.escape(result.error)}</p>" if result.error else ""
+    body = []
+    for question, tests in _questions(result.tests).items():
+        body.append(f"<h2>{html.escape(_heading(question))}</h2>")
+        visible = [t for t in tests if not t.hidden]
+        if visible:
+            rows = []
+            for test in visible:
+                mark, name, points, what = _visible_row(test)
+                color = "#1a7f37" if test.passed else "#cf222e"
+                rows.append(
+                    f"<tr><td style='color:{color}'>{mark}</td><td>{html.escape(name)}</td>"
+                    f"<td>{points}</td><td>{html.escape(what)}</td></tr>"
+                )
+            body.append(
+                "<table><tr><th></th><th>Test</th><th>Points</th><th>What to change</th></tr>"
+                + "".join(rows)
+                + "</table>"
+            )
+        hidden = _hidden_summary(tests)
+        if hidden:
+            summary, failed = hidden
+            body.append(f"<p>{html.escape(summary)}</p>")
+            if failed:
+                body.append(
+                    "<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in failed) + "</ul>"
+                )
+    grader = "".join(f"<li>{html.escape(line)}</li>" for line in _grader_lines(result))
+    error = (
+        f"<p><b>Not graded:</b> {html.escape(_not_graded(result.error))}</p>"
+        if result.error
+        else ""
+    )
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>Feedback: {html.escape(result.assignment)}</title>"
@@ -163,10 +261,9 @@ def feedback_html(result: GradeResult) -> str:
         "border-bottom:1px solid #ddd;text-align:left;vertical-align:top}</style></head><body>"
         f"<h1>Feedback: {html.escape(result.assignment)}</h1>"
         f"<p><b>Score: {result.score:g} / {result.max_score:g}</b></p>{error}"
-        + (f"<ul>{notes}</ul>" if notes else "")
-        + "<table><tr><th></th><th>Test</th><th>Points</th><th>What to change</th></tr>"
-        + "".join(rows)
-        + "</table></body></html>\n"
+        + (f"<ul>{grader}</ul>" if grader else "")
+        + "".join(body)
+        + "</body></html>\n"
     )
 
 

@@ -27,6 +27,7 @@ class TestResult:
     hidden: bool = False
     extra_credit: bool = False
     description: str = ""
+    about: str = ""  # a hidden test's public description (TestInfo.about); "" for visible tests
 
 
 @dataclass
@@ -89,6 +90,7 @@ def outcome(function: Callable, info: TestInfo, error: BaseException | None) -> 
         hidden=info.hidden,
         extra_credit=info.extra_credit,
         description=_describe(function),
+        about=info.about,
     )
 
 

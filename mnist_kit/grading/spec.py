@@ -20,21 +20,36 @@ __all__ = ["TestInfo", "graded", "Fail", "expect", "Call", "Value", "TrainRun", 
 
 @dataclass(frozen=True)
 class TestInfo:
-    """A test's grading metadata: the notebook question it belongs to and its points."""
+    """A test's grading metadata: the notebook question it belongs to and its points.
+
+    `about` is a hidden test's public one-line description, e.g. "the confusion matrix when a
+    digit is never predicted": the student's feedback shows it when the test fails, in place of
+    the test's name, docstring and message. It says what is checked, never the inputs, the
+    expected values or how the check works.
+    """
 
     question: str  # the nbgrader grade cell that runs it, e.g. "q2_architecture"
     points: float
     hidden: bool = False  # hidden tests live only in autograder/, never in the package
     extra_credit: bool = False  # counts towards the score but not the maximum
+    about: str = ""  # what a hidden test checks, in words safe to show the student
 
 
-def graded(question: str, points: float, *, hidden: bool = False, extra_credit: bool = False):
-    """Mark a test function with its question and points."""
+def graded(
+    question: str,
+    points: float,
+    *,
+    hidden: bool = False,
+    extra_credit: bool = False,
+    about: str = "",
+):
+    """Mark a test function with its question and points (and, if hidden, what it checks)."""
     if points <= 0:
         raise ValueError(f"points must be positive, got {points}")
+    about = " ".join(about.split())  # one line, whatever the source's line breaks
 
     def mark(function: Callable) -> Callable:
-        function.grading = TestInfo(question, float(points), hidden, extra_credit)
+        function.grading = TestInfo(question, float(points), hidden, extra_credit, about)
         return function
 
     return mark

@@ -190,6 +190,22 @@ class GradedModel:
             log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         return float(-log_probs[np.arange(len(labels)), labels].mean())
 
+    def _count(self, key: str) -> int | None:
+        value = self.entry.get(key)
+        return (
+            value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+        )
+
+    @property
+    def steps(self) -> int | None:
+        """Optimizer steps the model took, as the kernel counted them (a hint for messages only)."""
+        return self._count("steps")
+
+    @property
+    def steps_per_epoch(self) -> int | None:
+        """Keras only: batches per epoch in the model's last fit (a hint for messages only)."""
+        return self._count("steps_per_epoch")
+
     @cached_property
     def test_accuracy(self) -> float:
         """Accuracy on the 10,000 MNIST test images, measured by the grader."""

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from mnist_kit.grading.checks import (
+    Recipe,
     expect_accuracy,
     expect_activations,
     expect_compiled,
+    expect_fit_history,
     expect_layer_kinds,
     expect_layer_sizes,
     expect_params,
 )
-from mnist_kit.grading.spec import graded
+from mnist_kit.grading.spec import Fail, Value, graded
 
+# the notebook's five items: keras.Input, then one block per item ("the Conv2D of item 3")
 LAYERS = (
-    "Conv2D(32, 3x3, relu); MaxPooling2D(2x2); Conv2D(64, 3x3, relu); MaxPooling2D(2x2); "
-    "Flatten; Dense(128, relu); Dropout(0.5); Dense(10, softmax)"
+    "Input; Conv2D(32, 3x3, relu) + MaxPooling2D(2x2); Conv2D(64, 3x3, relu) + MaxPooling2D(2x2); "
+    "Flatten + Dense(128, relu) + Dropout(0.5); Dense(10, softmax)"
 )
 PARAMS = 225_034
 THRESHOLD = 0.985  # the solution reaches about 0.99 after 3 epochs at batch 128, Adam 3e-3
+RECIPE = Recipe(epochs=3, batch_size=128)  # the notebook's Question 3
+HISTORY = Value("history", "history", label="history.history")
 HOW_TO_TRAIN = "train it with model.fit(...) (3 epochs at batch 128 with Adam at 3e-3 are enough)"
 
 
@@ -56,4 +61,17 @@ def test_compiled(submission):
 @graded("q3_accuracy", 3)
 def test_accuracy(submission):
     """Does the trained CNN reach 98.5% accuracy on the MNIST test set (measured by the grader)?"""
-    expect_accuracy(submission.model("model"), THRESHOLD, HOW_TO_TRAIN)
+    expect_accuracy(submission.model("model"), THRESHOLD, HOW_TO_TRAIN, RECIPE)
+
+
+@graded("q3_accuracy", 1)
+def test_history(submission):
+    """Does `history` hold one fit of 3 epochs with validation curves (validation_data=...)?"""
+    try:
+        history = submission.call(HISTORY)
+    except Fail:
+        raise Fail(
+            "no `history` to read: keep what fit returns, history = model.fit(..., "
+            "validation_data=(x_val, y_val))"
+        ) from None
+    expect_fit_history(history, RECIPE)

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from mnist_kit.grading.checks import (
+    Recipe,
     expect_accuracy,
     expect_activations,
     expect_compiled,
+    expect_fit_history,
     expect_layer_kinds,
     expect_layer_sizes,
     expect_params,
 )
-from mnist_kit.grading.spec import graded
+from mnist_kit.grading.spec import Fail, Value, graded
 
-LAYERS = "Flatten; Dense(128, relu); Dense(64, relu); Dense(10, softmax)"
+# numbered like the notebook's list, where keras.Input is item 1 (so Dense(64) is layer 4)
+LAYERS = "Input; Flatten; Dense(128, relu); Dense(64, relu); Dense(10, softmax)"
 PARAMS = 109_386
-THRESHOLD = 0.97  # the solution reaches about 0.975-0.98 after 5 epochs at batch 32
+# Seed study (tools/seed_study.py, docs/seed-study.md): the solution over 10 seeds measured
+# mean 0.9711, std 0.0027, min 0.9657; 0.96 leaves 4.1 std below the mean and 0.0057 below the
+# minimum. It was 0.97, which 3 of the 10 seeds missed.
+THRESHOLD = 0.96
+RECIPE = Recipe(epochs=5, batch_size=32)  # the notebook's Question 3
+HISTORY = Value("history", "history", label="history.history")
 HOW_TO_TRAIN = "train it with model.fit(..., epochs=5, batch_size=32, validation_data=...)"
 
 
@@ -58,5 +66,18 @@ def test_loss_and_metric(submission):
 
 @graded("q2_accuracy", 3)
 def test_accuracy(submission):
-    """Does the trained model reach 97% accuracy on the MNIST test set (measured by the grader)?"""
-    expect_accuracy(submission.model("model"), THRESHOLD, HOW_TO_TRAIN)
+    """Does the trained model reach 96% accuracy on the MNIST test set (measured by the grader)?"""
+    expect_accuracy(submission.model("model"), THRESHOLD, HOW_TO_TRAIN, RECIPE)
+
+
+@graded("q2_accuracy", 1)
+def test_history(submission):
+    """Does `history` hold one fit of 5 epochs with validation curves (validation_data=...)?"""
+    try:
+        history = submission.call(HISTORY)
+    except Fail:
+        raise Fail(
+            "no `history` to read: keep what fit returns, history = model.fit(..., "
+            "validation_data=(x_val, y_val))"
+        ) from None
+    expect_fit_history(history, RECIPE)

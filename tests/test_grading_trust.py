@@ -1,0 +1,221 @@
+"""Is a grade defensible? Training evidence, instructions checked, and names the student sees.
+
+Real Keras and PyTorch models are trained briefly in-process and go through the grader's own
+save-and-load path; the check() tests call check() the way a notebook cell does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from mnist_kit.grading.assignments import ASSIGNMENTS, collect_tests, find_autograder, load_module
+from mnist_kit.grading.check import Points, live_submission
+from mnist_kit.grading.checks import Recipe, expect_accuracy, expect_fit_history, training_note
+from mnist_kit.grading.export import count_optimizer_steps
+from mnist_kit.grading.questions import HIDDEN_POINTS, QUESTION_TITLES
+from mnist_kit.grading.spec import Fail
+from mnist_kit.grading.suites import keras_mlp
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def keras():
+    from mnist_kit.device import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    return keras
+
+
+@pytest.fixture(scope="module")
+def small_mnist(mnist):
+    """2,000 scaled training images and their labels, plus a validation slice."""
+    from mnist_kit.data import scale_pixels
+
+    (x, y), _ = mnist
+    x, y = scale_pixels(x[:2400]), y[:2400]
+    return (x[:2000], y[:2000]), (x[2000:], y[2000:])
+
+
+def _mlp(keras):
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_a_refit_model_is_told_it_trained_too_long(keras, small_mnist, tmp_path):
+    """Does a model whose fit cell ran twice hear that it trained for 2 epochs, not the 1 asked?"""
+    (x, y), _ = small_mnist
+    model = _mlp(keras)
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)  # the cell run again
+    graded = live_submission({"model": model}, tmp_path).model("model")
+    recipe = Recipe(epochs=1, batch_size=32, images=2000)
+    assert graded.steps == 2 * 63 and graded.steps_per_epoch == 63
+    with pytest.raises(Fail) as failed:
+        expect_accuracy(graded, 0.999, "train it", recipe)
+    message = str(failed.value)
+    assert "126 optimizer steps (about 2 epochs of 63 batches)" in message
+    assert "running the fit cell again keeps training the same model" in message
+    assert "1 epoch at batch size 32 (63 steps)" in message
+
+
+def test_a_model_trained_as_asked_gets_no_training_note(keras, small_mnist, tmp_path):
+    """Is the note left out when the steps are what the recipe gives, and a wrong batch size named?"""
+    (x, y), _ = small_mnist
+    model = _mlp(keras)
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    graded = live_submission({"model": model}, tmp_path).model("model")
+    assert training_note(graded, Recipe(epochs=1, batch_size=32, images=2000)) == ""
+    note = training_note(graded, Recipe(epochs=1, batch_size=128, images=2000))
+    assert "about 1 epoch of 63 batches" in note and "check batch_size" in note
+    under = training_note(graded, Recipe(epochs=2, batch_size=32, images=2000))
+    assert under.endswith("the assignment asks for 2 epochs at batch size 32 (126 steps)")
+
+
+def test_history_must_hold_validation_curves_and_the_epochs(keras, small_mnist):
+    """Are a fit without validation_data, a fit of the wrong length and no History each named?"""
+    (x, y), (x_val, y_val) = small_mnist
+    model = _mlp(keras)
+    plain = model.fit(x, y, epochs=2, batch_size=256, verbose=0).history
+    with pytest.raises(Fail, match="pass validation_data=\\(x_val, y_val\\)"):
+        expect_fit_history(plain, Recipe(epochs=2, batch_size=256))
+    validated = model.fit(
+        x, y, epochs=2, batch_size=256, validation_data=(x_val, y_val), verbose=0
+    ).history
+    expect_fit_history(validated, Recipe(epochs=2, batch_size=256))
+    with pytest.raises(Fail, match="holds 2 epochs; expected one fit of 5 epochs"):
+        expect_fit_history(validated, Recipe(epochs=5, batch_size=256))
+    with pytest.raises(Fail, match="history = model.fit"):
+        expect_fit_history(None, Recipe(epochs=5, batch_size=256))
+
+
+def test_the_history_check_reads_the_notebooks_history(keras, small_mnist, tmp_path):
+    """Does assignment 2's history test fail with no `history` and with one lacking validation?"""
+    (x, y), _ = small_mnist
+    model = _mlp(keras)
+    history = model.fit(x, y, epochs=5, batch_size=500, verbose=0)
+    for namespace, expected in (
+        ({"model": model}, "no `history` to read"),
+        ({"model": model, "history": history}, "pass validation_data"),
+    ):
+        with pytest.raises(Fail, match=expected):
+            keras_mlp.test_history(live_submission(namespace, tmp_path / str(len(namespace))))
+
+
+def test_torch_optimizer_steps_are_counted_per_model(tmp_path):
+    """Are a PyTorch model's optimizer steps counted, separately from another model's?"""
+    import torch
+
+    count_optimizer_steps()
+    first, second = torch.nn.Linear(784, 10), torch.nn.Linear(784, 10)
+    for model, steps in ((first, 7), (second, 3)):
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(steps):
+            optimizer.zero_grad()
+            model(torch.zeros(4, 784)).sum().backward()
+            optimizer.step()
+    wrapped = {"a": torch.nn.Sequential(torch.nn.Flatten(), first), "b": second}
+    submission = live_submission(wrapped, tmp_path)
+    assert submission.model("a").steps == 7
+    assert submission.model("b").steps == 3
+
+
+def _run_check(question: str, namespace: dict) -> tuple[str, Points]:
+    """check(question) as a notebook cell runs it: in the notebook's namespace."""
+    out = io.StringIO()
+    namespace = {**namespace, "__name__": "__main__"}
+    exec("from mnist_kit.grading import check\n", namespace)
+    with contextlib.redirect_stdout(out):
+        points = eval(f"check({question!r})", namespace)
+    return out.getvalue(), points
+
+
+def test_check_names_the_question_as_the_notebook_does_and_says_a_reason_once():
+    """With nothing written yet, does check() use the notebook's title and say "no model" once?"""
+    printed, points = _run_check("q2_architecture", {})
+    assert printed.startswith("Question 1: build the model (q2_architecture): 0/4 points")
+    assert printed.count("no variable named `model`") == 1
+    assert printed.count("(same reason as above)") == 3
+    assert points == 0 and repr(points) == "0.0"
+    assert Points(3)._repr_html_() == "<code>3 points</code>"
+
+
+def test_check_says_how_many_points_are_hidden():
+    """Does a question with hidden tests say its visible points and how many more are hidden?"""
+    printed, _ = _run_check("q2_accuracy", {})
+    assert "Question 3: train it (q2_accuracy): 0/4 points from the visible tests" in printed
+    assert "1 more from hidden tests when your teacher grades" in printed
+
+
+def _points(assignment) -> dict[str, tuple[float, float, float]]:
+    """question -> (points, hidden points, extra credit) from the autograder."""
+    found: dict[str, list[float]] = {}
+    for _, info in collect_tests(load_module(find_autograder() / assignment.autograder_file)):
+        totals = found.setdefault(info.question, [0.0, 0.0, 0.0])
+        totals[2 if info.extra_credit else 0] += info.points
+        totals[1] += info.points if info.hidden else 0.0
+    return {q: tuple(v) for q, v in found.items()}
+
+
+def test_question_titles_and_points_match_every_notebook_heading():
+    """Does each question's title appear as a heading with the points its tests carry?"""
+    for assignment in ASSIGNMENTS.values():
+        nb = nbformat.read(ROOT / "solutions" / assignment.name / assignment.notebook, 4)
+        headings = {
+            line[3:].split(" (")[0]: line
+            for cell in nb.cells
+            if cell.cell_type == "markdown"
+            for line in cell.source.splitlines()
+            if line.startswith("## ")
+        }
+        by_title: dict[str, list[float]] = {}
+        for question, (points, hidden, extra) in _points(assignment).items():
+            assert HIDDEN_POINTS.get(question, 0.0) == hidden, question
+            title = QUESTION_TITLES[question]
+            assert title in headings, f"{assignment.name}: no heading '## {title} (...)'"
+            totals = by_title.setdefault(title, [0.0, 0.0])
+            totals[0] += points
+            totals[1] += extra
+        for title, (points, extra) in by_title.items():
+            heading = headings[title]
+            said = re.search(r"\((\d+) points?", heading)
+            assert said and float(said.group(1)) == points, heading
+            if extra:
+                assert f"plus {extra:g} extra credit" in heading, heading
+
+
+def test_points_print_plainly_for_nbgrader_partial_credit():
+    """Does nbgrader read the check cell's output as the points (text/plain stays a number)?"""
+    from nbgrader.utils import determine_grade
+
+    cell = nbformat.v4.new_code_cell(
+        'check("q2_architecture")',
+        metadata={"nbgrader": {"grade": True, "solution": False, "points": 4, "grade_id": "x"}},
+    )
+    points = Points(3)
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "execute_result",
+            data={"text/plain": repr(points), "text/html": points._repr_html_()},
+            execution_count=1,
+        )
+    ]
+    assert determine_grade(cell) == (3.0, 4.0)
+    assert np.isclose(float(points), 3.0)
