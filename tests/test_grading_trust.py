@@ -219,3 +219,130 @@ def test_points_print_plainly_for_nbgrader_partial_credit():
     ]
     assert determine_grade(cell) == (3.0, 4.0)
     assert np.isclose(float(points), 3.0)
+
+
+def _torch_mlp():
+    from torch import nn
+
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def _loop(zero_grad=True, result="mean"):
+    """A train_one_epoch with one of the instructions left out."""
+
+    def train_one_epoch(model, loader, optimizer, loss_fn):
+        model.train()
+        total, count = 0.0, 0
+        for images, labels in loader:
+            if zero_grad:
+                optimizer.zero_grad()
+            loss = loss_fn(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(labels)
+            count += len(labels)
+        if result == "sum":
+            return total
+        if result == "tensor":
+            return loss
+        return total / count
+
+    return train_one_epoch
+
+
+def test_the_training_loop_instructions_are_each_checked(tmp_path):
+    """Are a loop without zero_grad, one returning the sum, and one returning a tensor each told?"""
+    from mnist_kit.grading.assignments import find_assignment, suite_module
+    from mnist_kit.grading.results import run_tests
+
+    suite = suite_module(find_assignment("04"))
+    tests = [
+        (f, i) for f, i in collect_tests(suite) if f.__name__ == "test_training_steps_every_batch"
+    ]
+    outcomes = {}
+    for name, loop in (
+        ("good", _loop()),
+        ("no_zero_grad", _loop(zero_grad=False)),
+        ("sum", _loop(result="sum")),
+        ("tensor", _loop(result="tensor")),
+    ):
+        namespace = {"MLP": _torch_mlp, "train_one_epoch": loop}
+        outcomes[name] = run_tests(tests, live_submission(namespace, tmp_path / name))[0]
+    assert outcomes["good"].passed, outcomes["good"].message
+    assert "called zero_grad() 0 times for 16 batches" in outcomes["no_zero_grad"].message
+    assert "not their sum" in outcomes["sum"].message
+    assert "returned a Tensor" in outcomes["tensor"].message
+
+
+def test_evaluate_without_no_grad_is_told(tmp_path):
+    """Does an evaluate that leaves autograd on fail with the torch.no_grad() advice?"""
+    import torch
+
+    from mnist_kit.grading.suites import pytorch
+
+    def evaluate(model, loader):
+        model.eval()
+        correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in loader)
+        return correct / len(loader.dataset)
+
+    def evaluate_no_grad(model, loader):
+        with torch.no_grad():
+            return evaluate(model, loader)
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    for function, passes in ((evaluate, False), (evaluate_no_grad, True)):
+        namespace = {"cnn_model": model, "evaluate": function}
+        submission = live_submission(namespace, tmp_path / function.__name__)
+        if passes:
+            pytorch.test_evaluate_mode(submission)
+        else:
+            with pytest.raises(Fail, match="torch.no_grad"):
+                pytorch.test_evaluate_mode(submission)
+
+
+def test_keras_model_must_be_sequential_with_the_listed_input(keras, tmp_path):
+    """Are a functional model and a model taking flat (784,) inputs each named?"""
+    inputs = keras.Input(shape=(28, 28))
+    hidden = keras.layers.Dense(64, activation="relu")(
+        keras.layers.Dense(128, activation="relu")(keras.layers.Flatten()(inputs))
+    )
+    functional = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(hidden))
+    flat = keras.Sequential(
+        [
+            keras.Input(shape=(784,)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    for model, expected in ((functional, "is a Functional model"), (flat, "shaped (784,)")):
+        with pytest.raises(Fail, match=re.escape(expected)):
+            keras_mlp.test_layer_kinds(live_submission({"model": model}, tmp_path / expected[:8]))
+
+
+def test_validation_on_the_test_set_and_another_batch_size_are_told(keras, mnist, tmp_path):
+    """Does a fit validated on the test set, or at batch size 64, fail the history check?"""
+    from mnist_kit.data import scale_pixels, train_val_split
+
+    (x_full, y_full), (x_test, y_test) = mnist
+    (x, y), (x_val, y_val) = train_val_split(scale_pixels(x_full), y_full, seed=42)
+    x_test = scale_pixels(x_test)
+    recipe = Recipe(epochs=1, batch_size=500)
+    results = {}
+    for name, batch, validation in (
+        ("right", 500, (x_val, y_val)),
+        ("test set", 500, (x_test, y_test)),
+        ("batch", 1000, (x_val, y_val)),
+    ):
+        model = _mlp(keras)
+        history = model.fit(x, y, epochs=1, batch_size=batch, validation_data=validation, verbose=0)
+        graded = live_submission({"model": model}, tmp_path / name[:4]).model("model")
+        try:
+            expect_fit_history(history.history, recipe, graded)
+            results[name] = "passed"
+        except Fail as failed:
+            results[name] = str(failed)
+    assert results["right"] == "passed"
+    assert "not the test set" in results["test set"]
+    assert "the last fit ran 48 batches per epoch; batch_size=500 gives 96" in results["batch"]

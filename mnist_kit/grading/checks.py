@@ -34,6 +34,7 @@ __all__ = [
     "expect_class_recall",
     "expect_compiled",
     "expect_fit_history",
+    "expect_keras_sequential",
     "Recipe",
     "training_note",
 ]
@@ -260,8 +261,17 @@ def expect_accuracy(
     raise Fail(f"{measured}: {how_to_train}, and feed it pixels scaled to [0, 1]")
 
 
-def expect_fit_history(history: object, recipe: Recipe, name: str = "history") -> None:
-    """`history` is what model.fit returned: a History holding the validation curves, epoch by epoch."""
+VALIDATION_LOSS_TOLERANCE = 0.01  # relative; Keras' val_loss and the grader's agree to ~1e-5
+
+
+def expect_fit_history(
+    history: object, recipe: Recipe, model: GradedModel | None = None, name: str = "history"
+) -> None:
+    """`history` is what model.fit returned: a History holding the validation curves, epoch by epoch.
+
+    With the graded `model`, its last fit ran the recipe's batches per epoch, and the last
+    validation loss is the one the grader measures on the validation split (not the test set).
+    """
     expect(
         isinstance(history, dict) and "loss" in history,
         f"`{name}` should hold what model.fit returned: write {name} = model.fit(...)",
@@ -275,6 +285,22 @@ def expect_fit_history(history: object, recipe: Recipe, name: str = "history") -
     expect(
         epochs == recipe.epochs,
         f"`{name}` holds {_epochs(epochs)}; expected one fit of {_epochs(recipe.epochs)}",
+    )
+    if model is None:
+        return
+    per_epoch = model.steps_per_epoch
+    expect(
+        per_epoch in (None, recipe.steps_per_epoch),
+        f"the last fit ran {per_epoch:,} batches per epoch; batch_size={recipe.batch_size} gives "
+        f"{recipe.steps_per_epoch:,} for the {recipe.images:,} training images",
+    )
+    logged = float(np.atleast_1d(history["val_loss"])[-1])
+    measured = model.validation_loss
+    expect(
+        abs(logged - measured) <= VALIDATION_LOSS_TOLERANCE * measured,
+        f"`{name}`'s last val_loss is {logged:.4f}, but on the validation split (x_val, y_val) the "
+        f"model's loss is {measured:.4f} (measured by the grader): pass validation_data=(x_val, y_val), "
+        "not the test set, and keep the history of the model's only fit",
     )
 
 
@@ -297,6 +323,20 @@ def _name(value) -> str:
         r"(?<=[a-z0-9])([A-Z])", r"_\1", str(value)
     ).lower()  # SparseCategorical -> sparse_categorical
     return snake.replace("cross_entropy", "crossentropy")
+
+
+def expect_keras_sequential(model: GradedModel, input_shape: tuple[int, ...]) -> None:
+    """The Keras model is a `keras.Sequential` that takes images shaped `input_shape`."""
+    kind = type(model.obj).__name__
+    expect(
+        kind == "Sequential",
+        f"`{model.name}` is a {kind} model; build it as keras.Sequential([...]) with the listed layers",
+    )
+    shape = tuple(model.obj.inputs[0].shape[1:])
+    expect(
+        shape == input_shape,
+        f"`{model.name}` takes inputs shaped {shape}; start it with keras.Input(shape={input_shape})",
+    )
 
 
 def expect_compiled(

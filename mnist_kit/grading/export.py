@@ -296,12 +296,29 @@ def _loader(arrays: dict[str, np.ndarray], batch_size: int):
     return DataLoader(dataset, batch_size=batch_size, shuffle=False)
 
 
-def _record_modes(model: Any) -> tuple[list[bool], Any]:
+def _record_modes(model: Any) -> tuple[list[bool], list[bool], Any]:
+    """Per forward call: was the model in training mode, and was autograd recording?"""
+    import torch
+
     modes: list[bool] = []
-    handle = model.register_forward_pre_hook(
-        lambda module, args: modes.append(bool(module.training))
-    )
-    return modes, handle
+    grads: list[bool] = []
+
+    def record(module: Any, args: Any) -> None:
+        modes.append(bool(module.training))
+        grads.append(bool(torch.is_grad_enabled()))
+
+    return modes, grads, model.register_forward_pre_hook(record)
+
+
+def _count_calls(obj: Any, name: str, counts: dict[str, int], key: str) -> None:
+    """Count calls of `obj.name` in `counts[key]` (the instance's method is wrapped)."""
+    method = getattr(obj, name)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        counts[key] += 1
+        return method(*args, **kwargs)
+
+    setattr(obj, name, counted)
 
 
 def run_probe(
@@ -339,11 +356,16 @@ def run_probe(
             model.eval()  # the student's function must switch to training mode itself
             before = {k: v.detach().clone() for k, v in model.state_dict().items()}
             optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
-            modes, handle = _record_modes(model)
+            counts = {"steps": 0, "zero_grad": 0}
+            _count_calls(optimizer, "step", counts, "steps")
+            _count_calls(optimizer, "zero_grad", counts, "zero_grad")
+            _count_calls(model, "zero_grad", counts, "zero_grad")
+            modes, grads, handle = _record_modes(model)
             try:
                 returned = function(model, loader, optimizer, torch.nn.CrossEntropyLoss())
             finally:
                 handle.remove()
+            entry["counts"] = counts
             after = {k: v.detach().clone() for k, v in model.state_dict().items()}
             torch.save({"before": before, "after": after}, str(out / f"{key}.weights.pt"))
             entry["program"] = export_model(model, key, out)
@@ -353,13 +375,14 @@ def run_probe(
                 raise NameError(f"no model named `{settings['model']}`: build and train it first")
             was_training = model.training
             model.train()  # evaluation must switch to eval mode itself
-            modes, handle = _record_modes(model)
+            modes, grads, handle = _record_modes(model)
             try:
                 returned = function(model, loader)
             finally:
                 handle.remove()
                 model.train(was_training)
-        outputs = {"modes": np.array(modes, dtype=bool)}
+        outputs = {"modes": np.array(modes, dtype=bool), "grads": np.array(grads, dtype=bool)}
+        entry["returned_type"] = type(returned).__name__
         with contextlib.suppress(TypeError, ValueError):
             outputs["returned"] = np.asarray(
                 float(returned.item() if hasattr(returned, "item") else returned)

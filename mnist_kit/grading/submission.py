@@ -216,6 +216,15 @@ class GradedModel:
         return accuracy
 
     @cached_property
+    def validation_loss(self) -> float:
+        """Loss on the notebooks' validation split (20% of the training set, seed 42), by the grader."""
+        from mnist_kit.data import load_mnist, scale_pixels, train_val_split
+
+        (x_train, y_train), _ = load_mnist()
+        _, (x_val, y_val) = train_val_split(x_train, y_train, seed=42)
+        return self.loss(scale_pixels(x_val), y_val.astype(np.int64))
+
+    @cached_property
     def train_accuracy(self) -> float:
         """Accuracy on a fixed sample of 5,000 MNIST training images, measured by the grader.
 
@@ -362,11 +371,16 @@ class Submission:
         images, labels = probe.arrays()["images"], probe.arrays()["labels"]
         before = model.loss(images, labels, weights["before"])
         after = model.loss(images, labels, weights["after"])
+        counts = entry.get("counts") if isinstance(entry.get("counts"), dict) else {}
         return {
             "before": before,
             "after": after,
             "modes": outputs["modes"],
             "returned": outputs.get("returned"),
+            "returned_type": str(entry.get("returned_type", "")),
+            "batches": -(-len(labels) // probe.batch_size),
+            "steps": counts.get("steps"),
+            "zero_grad": counts.get("zero_grad"),
         }
 
     def eval_run(self, probe: EvalRun) -> dict[str, Any]:
@@ -380,4 +394,5 @@ class Submission:
             "returned": None if returned is None else float(returned),
             "measured": measured,
             "modes": outputs["modes"],
+            "grads": outputs.get("grads"),  # None from a kernel of an older kit
         }

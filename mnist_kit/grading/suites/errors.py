@@ -236,6 +236,7 @@ CONFUSION = Call("confusion_matrix", _CONFUSION_INPUT, label="confusion_matrix(l
 _MATRIX = np.diag(np.full(10, 90)) + np.arange(100).reshape(10, 10) % 7
 _MATRIX[4, 9], _MATRIX[7, 2], _MATRIX[3, 5] = 30, 20, 25
 MOST_CONFUSED = Call("most_confused", (_MATRIX,), {"k": 3}, label="most_confused(matrix, k=3)")
+MOST_CONFUSED_DEFAULT = Call("most_confused", (_MATRIX,), label="most_confused(matrix)")
 _GALLERY_OUTPUTS, _GALLERY_LABELS = make_outputs(30, 5, 5, logits=False)
 GALLERY = Call(
     "show_misclassified",
@@ -267,25 +268,27 @@ def test_confusion_matrix(submission):
 def test_most_confused(submission):
     """Does most_confused list the k largest mistakes as (true, predicted, count), largest first?"""
     expect_most_confused(submission.call(MOST_CONFUSED), _MATRIX, 3, MOST_CONFUSED.label)
+    expect_most_confused(
+        submission.call(MOST_CONFUSED_DEFAULT),
+        _MATRIX,
+        3,
+        MOST_CONFUSED_DEFAULT.label + " (k=3 by default)",
+    )
 
 
-@graded("q5_gallery", 1)
-def test_gallery(submission):
-    """Does the gallery show each misclassified digit with its predicted and true label?
-
-    Each title must say which digit is which: see `read_title` for the forms accepted.
-    """
-    figure = submission.call(GALLERY)
-    images, outputs, labels = GALLERY.args
+def expect_gallery(figure, probe: Call, max_images: int) -> None:
+    """The figure shows the first `max_images` misclassified images, in order, each titled."""
+    images, outputs, labels = probe.args
     predicted = outputs.argmax(axis=1)
-    wrong = np.nonzero(predicted != labels)[0][:12]
+    wrong = np.nonzero(predicted != labels)[0][:max_images]
     expect(
         figure is not None and hasattr(figure, "texts"),
-        f"{GALLERY.label} drew no figure; draw the digits with matplotlib (plt.subplots) and return the figure",
+        f"{probe.label} drew no figure; draw the digits with matplotlib (plt.subplots) and return the figure",
     )
     expect(
         len(figure.texts) == len(wrong),
-        f"the figure shows {len(figure.texts)} images; expected {len(wrong)}, one per misclassified digit",
+        f"{probe.label} shows {len(figure.texts)} images; expected {len(wrong)}: the first "
+        f"max_images={max_images} misclassified digits (or all of them, if fewer)",
     )
     for position, (index, text) in enumerate(zip(wrong, figure.texts, strict=False), start=1):
         expect_title(text, int(predicted[index]), int(labels[index]), position)
@@ -297,3 +300,21 @@ def test_gallery(submission):
                 np.corrcoef(a, b)[0, 1] > 0.99,
                 f"image {position} is not misclassified image {wrong[position - 1]}; show them in order",
             )
+
+
+_MANY_OUTPUTS, _MANY_LABELS = make_outputs(40, 7, 15, logits=False)
+GALLERY_DEFAULT = Call(
+    "show_misclassified",
+    (_images(40, 8), _MANY_OUTPUTS, _MANY_LABELS),
+    label="show_misclassified(images, probabilities, labels) with 15 mistakes",
+)
+
+
+@graded("q5_gallery", 1)
+def test_gallery(submission):
+    """Does the gallery show the first misclassified digits (12 by default), titled predicted then true?
+
+    Each title must say which digit is which: see `read_title` for the forms accepted.
+    """
+    expect_gallery(submission.call(GALLERY), GALLERY, 12)
+    expect_gallery(submission.call(GALLERY_DEFAULT), GALLERY_DEFAULT, 12)

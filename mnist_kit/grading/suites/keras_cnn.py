@@ -8,6 +8,7 @@ from mnist_kit.grading.checks import (
     expect_activations,
     expect_compiled,
     expect_fit_history,
+    expect_keras_sequential,
     expect_layer_kinds,
     expect_layer_sizes,
     expect_params,
@@ -28,7 +29,8 @@ HOW_TO_TRAIN = "train it with model.fit(...) (3 epochs at batch 128 with Adam at
 
 @graded("q3_architecture", 2)
 def test_layer_kinds(submission):
-    """Are the layers Conv2D, MaxPooling2D, Conv2D, MaxPooling2D, Flatten, Dense, Dropout, Dense?"""
+    """Is it a keras.Sequential of (28, 28, 1) images with the layers in the listed order?"""
+    expect_keras_sequential(submission.model("model"), (28, 28, 1))
     expect_layer_kinds(submission.model("model"), LAYERS)
 
 
@@ -74,4 +76,4 @@ def test_history(submission):
             "no `history` to read: keep what fit returns, history = model.fit(..., "
             "validation_data=(x_val, y_val))"
         ) from None
-    expect_fit_history(history, RECIPE)
+    expect_fit_history(history, RECIPE, submission.model("model"))

@@ -8,6 +8,7 @@ from mnist_kit.grading.checks import (
     expect_activations,
     expect_compiled,
     expect_fit_history,
+    expect_keras_sequential,
     expect_layer_kinds,
     expect_layer_sizes,
     expect_params,
@@ -28,7 +29,8 @@ HOW_TO_TRAIN = "train it with model.fit(..., epochs=5, batch_size=32, validation
 
 @graded("q2_architecture", 1)
 def test_layer_kinds(submission):
-    """Are the layers Flatten, Dense, Dense, Dense, in that order?"""
+    """Is it a keras.Sequential of (28, 28) images with Flatten, Dense, Dense, Dense, in that order?"""
+    expect_keras_sequential(submission.model("model"), (28, 28))
     expect_layer_kinds(submission.model("model"), LAYERS)
 
 
@@ -80,4 +82,4 @@ def test_history(submission):
             "no `history` to read: keep what fit returns, history = model.fit(..., "
             "validation_data=(x_val, y_val))"
         ) from None
-    expect_fit_history(history, RECIPE)
+    expect_fit_history(history, RECIPE, submission.model("model"))

@@ -152,14 +152,48 @@ def test_evaluate_matches_grader(submission):
     )
 
 
+@graded("q4_training", 1)
+def test_training_steps_every_batch(submission):
+    """Does train_one_epoch zero the gradients and step once per batch, and return the mean loss?"""
+    run = submission.train_run(MLP_TRAIN)
+    batches, steps, zeroed = run["batches"], run["steps"], run["zero_grad"]
+    expect(
+        steps == batches,
+        f"{MLP_TRAIN.label} called optimizer.step() {steps} times for {batches} batches; "
+        "take one step per batch",
+    )
+    expect(
+        zeroed is not None and zeroed >= batches,
+        f"{MLP_TRAIN.label} called zero_grad() {zeroed} times for {batches} batches: without it "
+        "each step adds the gradients of every batch before; call optimizer.zero_grad() per batch",
+    )
+    returned = run["returned"]
+    expect(
+        returned is not None and run["returned_type"] in ("float", "float32", "float64"),
+        f"{MLP_TRAIN.label} returned a {run['returned_type'] or 'nothing'}; return the mean loss "
+        "as a Python float (add up loss.item() per batch)",
+    )
+    before, after = run["before"], run["after"]
+    expect(
+        0.5 * after <= float(returned) <= 1.2 * before,
+        f"{MLP_TRAIN.label} returned {float(returned):.3f}, but the loss went from {before:.3f} to "
+        f"{after:.3f} (measured by the grader): return the mean of the batch losses, not their sum",
+    )
+
+
 @graded("q4_evaluate", 1)
 def test_evaluate_mode(submission):
-    """Does evaluate switch the model to evaluation mode (model.eval())?"""
-    modes = submission.eval_run(CNN_EVAL)["modes"]
+    """Does evaluate switch to evaluation mode (model.eval()) and run under torch.no_grad()?"""
+    run = submission.eval_run(CNN_EVAL)
+    modes, grads = run["modes"], run["grads"]
     expect(len(modes) > 0, f"{CNN_EVAL.label} never called the model")
     expect(
         not bool(np.any(modes)),
         "evaluate ran the model in training mode, so dropout was still active: call model.eval() first",
+    )
+    expect(
+        grads is None or not bool(np.any(grads)),
+        "evaluate ran the model with gradient bookkeeping on: wrap the loop in `with torch.no_grad():`",
     )
 
 
