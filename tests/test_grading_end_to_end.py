@@ -140,9 +140,10 @@ def test_error_finder_returning_labels_gets_partial_credit(crafted):
     assert tests["test_confusion_matrix"].passed and tests["test_most_confused"].passed
     # The student's gallery calls their own find_misclassified, so it shows the wrong images too.
     assert not tests["test_gallery"].passed
-    # Kept: confusion matrix 2 + 1 hidden, most confused 1 + 1 hidden, and the hidden all-correct
-    # case (an empty result is right whatever it would have held).
-    assert result.score == 6
+    # Kept: confusion matrix 2 + 1 hidden, most confused 1 + 2 hidden (the second hidden one, fewer
+    # non-zero pairs than k, is new), and the hidden all-correct case (an empty result is right
+    # whatever it would have held).
+    assert result.score == 7
 
 
 def test_cli_grades_the_good_and_reports_the_broken(tmp_path, broken_notebook):

@@ -346,3 +346,79 @@ def test_validation_on_the_test_set_and_another_batch_size_are_told(keras, mnist
     assert results["right"] == "passed"
     assert "not the test set" in results["test set"]
     assert "the last fit ran 48 batches per epoch; batch_size=500 gives 96" in results["batch"]
+
+
+def _show_digits(rows=2, columns=5, cmap="gray", returns=True):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def show_digits(images, labels):
+        figure, axes = plt.subplots(rows, columns)
+        for index, ax in enumerate(np.ravel(axes)[:10]):
+            ax.imshow(images[index], cmap=cmap)
+            ax.set_title(f"label {labels[index]}")
+        return figure if returns else None
+
+    return show_digits
+
+
+def test_figure_instructions_are_checked(tmp_path):
+    """Are a 1x10 grid, another colormap and a figure not returned each told, and the asked one passed?"""
+    from mnist_kit.grading.suites import data
+
+    outcomes = {}
+    for name, function in (
+        ("asked", _show_digits()),
+        ("row", _show_digits(rows=1, columns=10)),
+        ("viridis", _show_digits(cmap="viridis")),
+        ("none", _show_digits(returns=False)),
+    ):
+        try:
+            data.test_show_ten_digits(live_submission({"show_digits": function}, tmp_path / name))
+            outcomes[name] = "passed"
+        except Fail as failed:
+            outcomes[name] = str(failed)
+    assert outcomes["asked"] == "passed"
+    assert "drew a 1x10 grid; use plt.subplots(2, 5)" in outcomes["row"]
+    assert "colormap viridis; pass cmap='gray'" in outcomes["viridis"]
+    assert "did not return it: end with `return figure`" in outcomes["none"]
+
+
+def test_split_default_seed_must_be_42(tmp_path):
+    """Is a split whose default seed is not 42 told to make 42 the default?"""
+    from mnist_kit.grading.suites import data
+
+    def split_train_val(images, labels, val_fraction=0.2, seed=0):
+        order = np.random.default_rng(seed).permutation(len(images))
+        n_val = round(len(images) * val_fraction)
+        val, train = order[:n_val], order[n_val:]
+        return (images[train], labels[train]), (images[val], labels[val])
+
+    with pytest.raises(Fail, match="make seed=42 the default"):
+        data.test_split_seeded(live_submission({"split_train_val": split_train_val}, tmp_path))
+
+
+def test_indices_as_a_column_are_refused(tmp_path):
+    """Is an (n, 1) array of indices told to be 1-D?"""
+    from mnist_kit.grading.suites import errors
+
+    def find_misclassified(outputs, labels):
+        return np.argwhere(np.asarray(outputs).argmax(axis=1) != labels)
+
+    submission = live_submission({"find_misclassified": find_misclassified}, tmp_path)
+    with pytest.raises(Fail, match="return a 1-D array of indices"):
+        errors.test_misclassified_from_probabilities(submission)
+
+
+def test_cnn_learning_rate_is_checked(keras, tmp_path):
+    """Is a CNN compiled with Adam's default 1e-3, not the asked 3e-3, told the rate to use?"""
+    from mnist_kit.grading.suites import keras_cnn
+
+    model = keras.Sequential(
+        [keras.Input(shape=(28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    with pytest.raises(Fail, match=re.escape("keras.optimizers.Adam(learning_rate=0.003)")):
+        keras_cnn.test_compiled(live_submission({"model": model}, tmp_path))

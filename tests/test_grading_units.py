@@ -203,6 +203,7 @@ def _errors_namespace(find_misclassified):
             ax.imshow(images[index])
             ax.set_title(f"{predicted[index]} (true {labels[index]})")
         plt.show()
+        return figure
 
     return {"find_misclassified": find_misclassified, "confusion_matrix": confusion_matrix,
             "show_misclassified": show_misclassified}  # fmt: skip

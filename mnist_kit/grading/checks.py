@@ -344,8 +344,9 @@ def expect_compiled(
     optimizer: str | None = None,
     loss: str | None = None,
     metric: str | None = None,
+    learning_rate: float | None = None,
 ) -> None:
-    """The Keras model was compiled with the expected optimizer, loss and metric."""
+    """The Keras model was compiled with the expected optimizer (and rate), loss and metric."""
     config = model.compile_config
     expect(
         config is not None,
@@ -356,6 +357,16 @@ def expect_compiled(
         expect(
             used == optimizer.lower(),
             f"the model was compiled with optimizer {used!r}; expected {optimizer!r}",
+        )
+    if learning_rate is not None:
+        settings = config.get("optimizer")
+        settings = settings.get("config", {}) if isinstance(settings, dict) else {}
+        rate = settings.get("learning_rate")
+        expect(
+            isinstance(rate, (int, float))
+            and abs(rate - learning_rate) <= 1e-6 * learning_rate + 1e-9,
+            f"the optimizer's learning rate is {rate!r}; expected {learning_rate:g}: "
+            f"keras.optimizers.Adam(learning_rate={learning_rate:g})",
         )
     if loss is not None:
         used = _name(config.get("loss"))

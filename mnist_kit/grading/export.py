@@ -241,16 +241,23 @@ def _is_figure(value: Any) -> bool:
 
 def _figure_arrays(figure: Any, prefix: str) -> dict[str, np.ndarray]:
     """What a figure shows: per axes with an image, its text and the image itself."""
-    texts, images = [], []
+    texts, images, cmaps, grids = [], [], [], []
     for axes in figure.axes:
         if not axes.images:
             continue
+        cmaps.append(str(axes.images[0].get_cmap().name))
+        spec = axes.get_subplotspec() if hasattr(axes, "get_subplotspec") else None
+        grids.append(spec.get_geometry()[:2] if spec is not None else (0, 0))
         words = [axes.get_title(), axes.get_xlabel(), axes.get_ylabel()] + [
             t.get_text() for t in axes.texts
         ]
         texts.append(" ".join(w for w in words if w))
         images.append(np.asarray(axes.images[0].get_array(), dtype=np.float32))
-    arrays = {f"{prefix}.texts": np.array(texts, dtype=str)}
+    arrays = {
+        f"{prefix}.texts": np.array(texts, dtype=str),
+        f"{prefix}.cmaps": np.array(cmaps, dtype=str),
+        f"{prefix}.grid": np.array(grids[0] if grids else (0, 0), dtype=np.int64),
+    }
     shapes = {image.shape for image in images}
     if len(shapes) == 1:
         arrays[f"{prefix}.images"] = np.stack(images)
@@ -335,6 +342,7 @@ def run_probe(
         kwargs = {k: value[f"kw_{k}"] for k in settings["kwargs"]}
         with _catch_figures() as figures:
             returned = function(*args, **kwargs)
+        entry["returned_figure"] = _is_figure(returned)
         if returned is None and figures:
             returned = figures[-1]
         outputs, entry["structure"] = to_arrays(returned)

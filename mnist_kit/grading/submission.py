@@ -13,7 +13,7 @@ import json
 import os
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -243,6 +243,9 @@ class FigureInfo:
 
     texts: list[str]
     images: np.ndarray | None
+    cmaps: list[str] = field(default_factory=list)  # colormap of each image, e.g. "gray"
+    grid: tuple[int, int] | None = None  # (rows, columns) of the subplot grid
+    returned: bool = True  # False: the function drew it but returned something else
 
 
 @dataclass
@@ -261,7 +264,10 @@ def _rebuild(structure: Any, arrays: dict[str, np.ndarray], prefix: str = "out")
         return arrays[prefix]
     if structure == "figure":
         texts = [str(t) for t in arrays.get(f"{prefix}.texts", np.array([], dtype=str))]
-        return FigureInfo(texts, arrays.get(f"{prefix}.images"))
+        cmaps = [str(c) for c in arrays.get(f"{prefix}.cmaps", np.array([], dtype=str))]
+        grid = arrays.get(f"{prefix}.grid")
+        shape = (int(grid[0]), int(grid[1])) if grid is not None and grid.size == 2 else None
+        return FigureInfo(texts, arrays.get(f"{prefix}.images"), cmaps, shape)
     if "dict" in structure:
         return {
             name: _rebuild(part, arrays, f"{prefix}.{i}")
@@ -354,7 +360,10 @@ class Submission:
     def call(self, probe: Call | Value) -> Any:
         """What `probe.function` returned on the probe's inputs (raises Fail if it raised)."""
         entry = self._probe_entry(probe)
-        return _rebuild(entry["structure"], self._outputs(probe))
+        value = _rebuild(entry["structure"], self._outputs(probe))
+        if isinstance(value, FigureInfo):
+            value.returned = entry.get("returned_figure") is not False
+        return value
 
     def train_run(self, probe: TrainRun) -> dict[str, Any]:
         """Loss before and after the student's training function ran, measured by the grader."""

@@ -101,6 +101,12 @@ SPLIT = Call("split_train_val", (_IMAGES, _LABELS), label="split_train_val(image
 SPLIT_AGAIN = Call(
     "split_train_val", (_IMAGES, _LABELS), label="split_train_val(images, labels)", tag="again"
 )
+SPLIT_42 = Call(
+    "split_train_val",
+    (_IMAGES, _LABELS),
+    {"seed": 42},
+    label="split_train_val(images, labels, seed=42)",
+)
 SHOW = Call("show_digits", tagged_images(20, 12), label="show_digits(images, labels)")
 
 
@@ -157,6 +163,12 @@ def test_split_seeded(submission):
     """Is the split shuffled, and the same each time it is called with seed 42?"""
     first = unpack_split(submission.call(SPLIT), SPLIT.label)
     second = unpack_split(submission.call(SPLIT_AGAIN), SPLIT.label)
+    explicit = unpack_split(submission.call(SPLIT_42), SPLIT_42.label)
+    expect(
+        all(np.array_equal(a, b) for a, b in zip(first, explicit, strict=False)),
+        "split_train_val(images, labels) and split_train_val(images, labels, seed=42) differ: "
+        "make seed=42 the default",
+    )
     ids = np.sort(image_ids(first[2]))
     expect(
         len(ids) == 0 or not np.array_equal(ids, np.arange(ids[0], ids[0] + len(ids))),
@@ -170,7 +182,7 @@ def test_split_seeded(submission):
 
 @graded("q1_show", 1)
 def test_show_ten_digits(submission):
-    """Does show_digits draw the first ten images, each titled with its label?"""
+    """Does show_digits return a 2x5 grid of the first ten images in grey, each titled with its label?"""
     images, labels = SHOW.args
     figure = submission.call(SHOW)
     expect(
@@ -185,6 +197,29 @@ def test_show_ten_digits(submission):
         expect(
             str(labels[position]) in re.findall(r"\d+", text),
             f"image {position + 1}'s title {text!r} should show its label {labels[position]}",
+        )
+    expect_figure_as_asked(figure, SHOW.label, grid=(2, 5), cmap="gray")
+
+
+def expect_figure_as_asked(
+    figure, label: str, grid: tuple[int, int] | None = None, cmap: str | None = None
+) -> None:
+    """The function returned its figure, drawn in the asked grid with the asked colormap."""
+    expect(
+        figure.returned,
+        f"{label} drew the figure but did not return it: end with `return figure`",
+    )
+    if grid is not None and figure.grid is not None:
+        rows, columns = figure.grid
+        expect(
+            (rows, columns) == grid,
+            f"{label} drew a {rows}x{columns} grid; use plt.subplots({grid[0]}, {grid[1]})",
+        )
+    if cmap is not None:
+        other = sorted({c for c in figure.cmaps if c != cmap})
+        expect(
+            not other,
+            f"{label} drew images with the colormap {', '.join(other)}; pass cmap={cmap!r} to imshow",
         )
 
 

@@ -51,6 +51,10 @@ def expect_indices(result, outputs: np.ndarray, labels: np.ndarray, label: str) 
         raise Fail(
             f"{label} returned a True/False mask; return the indices where it is True: np.nonzero(mask)[0]"
         )
+    expect(
+        got.ndim <= 1,
+        f"{label} returned an array shaped {got.shape}; return a 1-D array of indices: np.nonzero(...)[0]",
+    )
     got = got.ravel()
     if len(expected) == 0:
         expect(
@@ -284,6 +288,10 @@ def expect_gallery(figure, probe: Call, max_images: int) -> None:
     expect(
         figure is not None and hasattr(figure, "texts"),
         f"{probe.label} drew no figure; draw the digits with matplotlib (plt.subplots) and return the figure",
+    )
+    expect(
+        figure.returned,
+        f"{probe.label} drew the figure but did not return it: end with `return figure`",
     )
     expect(
         len(figure.texts) == len(wrong),

@@ -21,7 +21,9 @@ LAYERS = (
     "Flatten + Dense(128, relu) + Dropout(0.5); Dense(10, softmax)"
 )
 PARAMS = 225_034
-THRESHOLD = 0.985  # the solution reaches about 0.99 after 3 epochs at batch 128, Adam 3e-3
+# Seed study (tools/seed_study.py, docs/seed-study.md), 10 seeds of the solution: mean 0.9892,
+# std 0.0010, min 0.9868: 0.985 leaves 4.2 std.
+THRESHOLD = 0.985
 RECIPE = Recipe(epochs=3, batch_size=128)  # the notebook's Question 3
 HISTORY = Value("history", "history", label="history.history")
 HOW_TO_TRAIN = "train it with model.fit(...) (3 epochs at batch 128 with Adam at 3e-3 are enough)"
@@ -54,9 +56,13 @@ def test_param_count(submission):
 
 @graded("q3_compile", 1)
 def test_compiled(submission):
-    """Was the model compiled with Adam, sparse categorical cross-entropy and accuracy?"""
+    """Was the model compiled with Adam at 3e-3, sparse categorical cross-entropy and accuracy?"""
     expect_compiled(
-        submission.model("model"), "adam", "sparse_categorical_crossentropy", "accuracy"
+        submission.model("model"),
+        "adam",
+        "sparse_categorical_crossentropy",
+        "accuracy",
+        learning_rate=3e-3,
     )
 
 

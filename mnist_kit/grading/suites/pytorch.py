@@ -26,8 +26,11 @@ CNN_LAYERS = (
     "Conv2D(32, 3x3, relu); MaxPooling2D(2x2); Conv2D(64, 3x3, relu); MaxPooling2D(2x2); "
     "Flatten; Dense(128, relu); Dropout(0.5); Dense(10)"
 )
-MLP_THRESHOLD = 0.96  # the solution reaches about 0.97 after 3 epochs
-CNN_THRESHOLD = 0.98  # the solution reaches about 0.985-0.99 after 1 epoch
+# Seed study (tools/seed_study.py, docs/seed-study.md), 10 seeds of the solution: MLP mean 0.9662,
+# std 0.0027, min 0.9614 (0.96 left 2.3 std); CNN mean 0.9850, std 0.0017, min 0.9824 (0.98
+# left 2.9 std). 0.955 and 0.975 leave 4.1 and 5.9 std.
+MLP_THRESHOLD = 0.955
+CNN_THRESHOLD = 0.975
 HOW_TO_TRAIN = "train it with your train_one_epoch loop"
 RECIPES = {
     "mlp_model": Recipe(epochs=3, batch_size=64),
@@ -199,7 +202,7 @@ def test_evaluate_mode(submission):
 
 @graded("q4_accuracy", 2)
 def test_mlp_accuracy(submission):
-    """Does mlp_model reach 96% test accuracy (measured by the grader)?"""
+    """Does mlp_model reach 95.5% test accuracy (measured by the grader)?"""
     expect_accuracy(
         submission.model("mlp_model"), MLP_THRESHOLD, HOW_TO_TRAIN, RECIPES["mlp_model"]
     )
@@ -207,7 +210,7 @@ def test_mlp_accuracy(submission):
 
 @graded("q4_accuracy", 2)
 def test_cnn_accuracy(submission):
-    """Does cnn_model reach 98% test accuracy (measured by the grader)?"""
+    """Does cnn_model reach 97.5% test accuracy (measured by the grader)?"""
     expect_accuracy(
         submission.model("cnn_model"), CNN_THRESHOLD, HOW_TO_TRAIN, RECIPES["cnn_model"]
     )
