@@ -113,7 +113,8 @@ def markdown(results: list[dict]) -> str:
     lines = [
         "# Seed study: is each accuracy threshold safe for a correct answer?",
         "",
-        "Made by `python tools/seed_study.py --markdown docs/seed-study.md` (see its docstring).",
+        "Made by `python tools/seed_study.py --json docs/seed-study.json`, then",
+        "`python tools/seed_study.py --from-json docs/seed-study.json --markdown docs/seed-study.md`.",
         "Each reference solution was graded by the kit's real grader once per seed, with the",
         "notebook's framework seed set to that seed; accuracy is the grader's own measurement on",
         "the 10,000 MNIST test images. A threshold is kept at least 3 standard deviations below the",
