@@ -261,7 +261,9 @@ def expect_accuracy(
     raise Fail(f"{measured}: {how_to_train}, and feed it pixels scaled to [0, 1]")
 
 
-VALIDATION_LOSS_TOLERANCE = 0.01  # relative; Keras' val_loss and the grader's agree to ~1e-5
+VALIDATION_LOSS_TOLERANCE = (
+    0.03  # relative: Keras computes from logits, the grader clips probabilities
+)
 
 
 def expect_fit_history(
@@ -297,7 +299,7 @@ def expect_fit_history(
     logged = float(np.atleast_1d(history["val_loss"])[-1])
     measured = model.validation_loss
     expect(
-        abs(logged - measured) <= VALIDATION_LOSS_TOLERANCE * measured,
+        abs(logged - measured) <= max(VALIDATION_LOSS_TOLERANCE * measured, 0.002),
         f"`{name}`'s last val_loss is {logged:.4f}, but on the validation split (x_val, y_val) the "
         f"model's loss is {measured:.4f} (measured by the grader): pass validation_data=(x_val, y_val), "
         "not the test set, and keep the history of the model's only fit",
