@@ -34,6 +34,7 @@ __all__ = [
     "expect_class_recall",
     "expect_compiled",
     "expect_fit_history",
+    "expect_kept_history",
     "expect_keras_sequential",
     "Recipe",
     "training_note",
@@ -325,6 +326,18 @@ def _name(value) -> str:
         r"(?<=[a-z0-9])([A-Z])", r"_\1", str(value)
     ).lower()  # SparseCategorical -> sparse_categorical
     return snake.replace("cross_entropy", "crossentropy")
+
+
+def expect_kept_history(submission, probe, recipe: Recipe, model: str = "model") -> None:
+    """The notebook kept what `model.fit` returned in `probe`'s variable, as `expect_fit_history` asks."""
+    try:
+        history = submission.call(probe)
+    except Fail:
+        raise Fail(
+            f"no `{probe.name}` to read: keep what fit returns, {probe.name} = {model}.fit(..., "
+            "validation_data=(x_val, y_val))"
+        ) from None
+    expect_fit_history(history, recipe, submission.model(model), probe.name)
 
 
 def expect_keras_sequential(model: GradedModel, input_shape: tuple[int, ...]) -> None:
