@@ -96,6 +96,8 @@ def _grade(namespace: dict, tmp_path, module=None, question=None) -> dict[str, T
         "guess {p} / actual {t}",
         "{p}, {t}",
         "{p}/{t}",
+        "image 7: {p} (true {t})",
+        "#2 idx 4: {p}, {t}",
     ],
 )
 def test_gallery_titles_in_natural_forms_pass(title):
@@ -129,7 +131,7 @@ def test_gallery_titles_with_the_digits_swapped_fail_and_say_so(title, hint):
 
 def test_gallery_titles_that_do_not_say_which_is_which_fail():
     """Do titles missing a digit, with a wrong one, or with too many bare digits fail with a hint?"""
-    for text in ["pred 3", "wrong!", "img 1: 3, 5", "#3: 3, 5, 7"]:
+    for text in ["pred 3", "wrong!", "1: 3, 5", "#3: 3, 5, 7"]:
         with pytest.raises(Fail, match="saying which is which, e.g. 'pred 3, true 5'"):
             expect_title(text, 3, 5, 1)
     with pytest.raises(Fail, match="reads as predicted 3, true 4; the model predicted 3"):

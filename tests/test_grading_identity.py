@@ -57,14 +57,14 @@ def test_each_solution_is_identified_as_its_own_assignment(name):
 )
 def test_every_pair_of_assignments_is_told_apart(graded_as, notebook):
     """Graded as assignment A, is B's solution refused (naming B) exactly when A is not B?"""
-    error, notes = check_assignment(solution(notebook), find_assignment(graded_as), file="x.ipynb")
+    error, notes = check_assignment(solution(notebook), find_assignment(graded_as))
     if graded_as == notebook:
         assert error is None and notes == []
     else:
-        title = ASSIGNMENTS[notebook].title
+        title, asked = ASSIGNMENTS[notebook].title, ASSIGNMENTS[graded_as].title
         assert error == (
-            f"not graded: this looks like assignment {notebook} ({title}), not {graded_as}: "
-            f"grade it with mnist-kit grade --assignment {notebook} x.ipynb"
+            f"not graded: this is the notebook of assignment {notebook} ({title}), "
+            f"not of {graded_as} ({asked})"
         )
         assert "\n" not in error
 
@@ -120,20 +120,41 @@ def test_the_qn_prefix_is_the_fallback_without_reference_notebooks():
     nothing = {name: frozenset() for name in ASSIGNMENTS}
     assert identify_assignment(nb, nothing) == ("05-errors", 1.0)
     error, _ = check_assignment(nb, find_assignment("02-keras-mlp"), nothing)
-    assert error is not None and "--assignment 05-errors" in error
+    assert error is not None and "the notebook of assignment 05-errors" in error
 
 
 def test_another_assignments_notebook_is_refused_before_any_kernel_starts(tmp_path):
-    """Graded as 02, is the 05-errors exercise an error row scoring 0 that gives the command?"""
+    """Graded as 02, is the 05-errors exercise an error row scoring 0, naming both assignments?"""
     path = tmp_path / "alice.ipynb"
     path.write_bytes((ROOT / "exercises" / "05-errors" / "05-errors.ipynb").read_bytes())
     result = Grader("02-keras-mlp", launcher=NoKernel()).grade(path)
     assert result.error == (
-        "not graded: this looks like assignment 05-errors (Finding the errors), not 02-keras-mlp: "
-        f"grade it with mnist-kit grade --assignment 05-errors {path}"
+        "not graded: this is the notebook of assignment 05-errors (Finding the errors), "
+        f"not of 02-keras-mlp ({ASSIGNMENTS['02-keras-mlp'].title})"
     )
+    assert str(path) not in result.error and "mnist-kit" not in result.error  # the student sees it
     assert result.score == 0 and result.max_score > 0
     assert all(not t.passed and t.points == 0 for t in result.tests)
+
+
+def test_the_teacher_is_given_the_command_the_student_is_not(tmp_path):
+    """Does `mnist-kit grade` print the right command for another assignment's notebook, while
+    the gradebook's reason (which feedback shows the student) carries no command or path?"""
+    import csv
+    import subprocess
+    import sys
+
+    path = tmp_path / "bob lee.ipynb"
+    path.write_bytes((ROOT / "exercises" / "05-errors" / "05-errors.ipynb").read_bytes())
+    out = tmp_path / "gradebook.csv"
+    run = subprocess.run(
+        [sys.executable, "-m", "mnist_kit.cli", "grade", "--assignment", "02", str(path),
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert f"to grade it as that: mnist-kit grade --assignment 05-errors '{path}'" in run.stdout
+    reasons = {row["message"] for row in csv.DictReader(out.open())}
+    assert reasons and all("mnist-kit" not in r and str(path) not in r for r in reasons), reasons
 
 
 def test_drop_graded_tests_keeps_each_cells_number_as_submitted():

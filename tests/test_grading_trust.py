@@ -227,18 +227,26 @@ def _torch_mlp():
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 10))
 
 
-def _loop(zero_grad=True, result="mean"):
-    """A train_one_epoch with one of the instructions left out."""
+def _loop(zero_grad=True, result="mean", by_hand=False, scheduler=False):
+    """A train_one_epoch with one of the instructions left out (or followed another way)."""
 
     def train_one_epoch(model, loader, optimizer, loss_fn):
+        import torch
+
         model.train()
         total, count = 0.0, 0
+        schedule = torch.optim.lr_scheduler.StepLR(optimizer, 4) if scheduler else None
         for images, labels in loader:
-            if zero_grad:
+            if zero_grad and by_hand:
+                for parameter in model.parameters():
+                    parameter.grad = None
+            elif zero_grad:
                 optimizer.zero_grad()
             loss = loss_fn(model(images), labels)
             loss.backward()
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
             total += loss.item() * len(labels)
             count += len(labels)
         if result == "sum":
@@ -251,7 +259,10 @@ def _loop(zero_grad=True, result="mean"):
 
 
 def test_the_training_loop_instructions_are_each_checked(tmp_path):
-    """Are a loop without zero_grad, one returning the sum, and one returning a tensor each told?"""
+    """Are a loop without zero_grad, one returning the sum, and one returning a tensor each told?
+
+    Clearing the gradients by hand and stepping a learning-rate scheduler are correct too.
+    """
     from mnist_kit.grading.assignments import find_assignment, suite_module
     from mnist_kit.grading.results import run_tests
 
@@ -262,14 +273,19 @@ def test_the_training_loop_instructions_are_each_checked(tmp_path):
     outcomes = {}
     for name, loop in (
         ("good", _loop()),
+        ("by_hand", _loop(by_hand=True)),
+        ("scheduler", _loop(scheduler=True)),
         ("no_zero_grad", _loop(zero_grad=False)),
         ("sum", _loop(result="sum")),
         ("tensor", _loop(result="tensor")),
     ):
         namespace = {"MLP": _torch_mlp, "train_one_epoch": loop}
         outcomes[name] = run_tests(tests, live_submission(namespace, tmp_path / name))[0]
-    assert outcomes["good"].passed, outcomes["good"].message
-    assert "called zero_grad() 0 times for 16 batches" in outcomes["no_zero_grad"].message
+    for name in ("good", "by_hand", "scheduler"):
+        assert outcomes[name].passed, (name, outcomes[name].message)
+    assert "in 15 of 16 batches, loss.backward() added to the gradients" in (
+        outcomes["no_zero_grad"].message
+    )
     assert "not their sum" in outcomes["sum"].message
     assert "returned a Tensor" in outcomes["tensor"].message
 

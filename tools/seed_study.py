@@ -170,14 +170,37 @@ def main() -> None:
     for grader in graders:
         print(f"{grader.assignment.name}: {args.seeds} seeds", flush=True)
         results.append(study(grader, list(range(args.seeds))))
-        if args.json:
-            args.json.write_text(json.dumps(results, indent=1) + "\n")
+        if args.json:  # after each assignment, so a long run loses nothing
+            args.json.write_text(json.dumps(merged(args.json, results), indent=1) + "\n")
+    if args.json:
+        results = json.loads(args.json.read_text())  # the page shows every assignment studied
     finish(results, args)
+
+
+HAND_WRITTEN = "(written by hand)"  # a Markdown section whose heading says so is kept as it is
+
+
+def merged(path: Path, results: list[dict]) -> list[dict]:
+    """The results already in `path` with these assignments' entries replaced (or added)."""
+    old = json.loads(path.read_text()) if path.exists() else []
+    new = {r["assignment"]: r for r in results}
+    kept = [new.pop(r["assignment"], r) for r in old]
+    return kept + list(new.values())
+
+
+def write_markdown(path: Path, results: list[dict]) -> None:
+    """Write the page, keeping its hand-written sections (from the first such heading on)."""
+    text = markdown(results)
+    old = path.read_text() if path.exists() else ""
+    start = next(
+        (m.start() for m in re.finditer(r"^## .*$", old, re.M) if HAND_WRITTEN in m.group()), None
+    )
+    path.write_text(text if start is None else text + "\n" + old[start:])
 
 
 def finish(results: list[dict], args: argparse.Namespace) -> None:
     if args.markdown:
-        args.markdown.write_text(markdown(results))
+        write_markdown(args.markdown, results)
     print(
         f"\n{'assignment':<14}{'model':<11}{'n':>3}{'mean':>8}{'std':>8}{'min':>8}{'thresh':>8}{'margin':>8}"
     )

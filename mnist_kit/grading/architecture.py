@@ -224,8 +224,9 @@ _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", 
 class Places:
     """Names of the model's layers and of the gaps between them, as the assignment counts them.
 
-    Three ways, after the assignment's text: a list with one layer per item ("layer 4", the
-    numbers of the list, so after a "keras.Input" item the first layer is layer 2); a list
+    Three ways, after the assignment's text: a list with one layer per item ("layer 4": the
+    student's own layer, counted the way the list counts, so after a "keras.Input" item the
+    first layer is layer 2 and "layer 4" is the fourth line of their Sequential); a list
     whose items hold several layers ("the Conv2D of item 3"); and a PyTorch module, whose
     text numbers nothing and whose modules (nn.ReLU among them) are not our layers, so the
     layer is named by kind ("your second Linear").

@@ -11,6 +11,8 @@ The main CLI (mnist_kit/cli.py) calls `add_arguments(parser)` and then `run(args
 from __future__ import annotations
 
 import argparse
+import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -128,7 +130,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _summary_line(result) -> str:
-    return f"{result.submission}: {_status(result)} ({result.seconds:.0f} s)"
+    line = f"{result.submission}: {_status(result)} ({result.seconds:.0f} s)"
+    other = re.match(r"not graded: this is the notebook of assignment (\S+) ", result.error or "")
+    if other:  # the teacher's next command; the student's feedback has only the reason
+        line += f"; to grade it as that: mnist-kit grade --assignment {other[1]} {shlex.quote(result.submission)}"
+    return line
 
 
 def _status(result) -> str:

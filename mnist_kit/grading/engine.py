@@ -373,9 +373,7 @@ class Grader:
         try:
             nb = read_submission(path)
             changed = graded_cells_changed(nb, self.expected_cells)
-            wrong, identity = check_assignment(
-                nb, self.assignment, self.known_ids, file=str(path), changed=changed
-            )
+            wrong, identity = check_assignment(nb, self.assignment, self.known_ids, changed=changed)
             if wrong:
                 return GradeResult.build(
                     str(path), name, not_run(self.tests, wrong), time.monotonic() - started, wrong

@@ -79,27 +79,29 @@ def _error_text(exc: BaseException) -> str:
     return text[:400]
 
 
-_STEPS: dict[int, int] = {}  # id of a parameter tensor -> optimizer steps that updated it
+STEPS_ATTRIBUTE = "_mnist_kit_steps"  # on a parameter: optimizer steps that updated it
+_counting: list[bool] = []  # non-empty once the global step hook is installed
 
 
 def count_optimizer_steps() -> None:
     """Count every PyTorch optimizer step from now on (once torch is imported; idempotent).
 
-    The count travels with an exported module as `steps`: a hint for the student's feedback
-    ("this model was trained for 6 epochs"), never a number a grade depends on.
+    The count is kept on each parameter (not by `id()`, which Python reuses) and travels with
+    an exported module as `steps`: a hint for the student's feedback ("this model was trained
+    for 6 epochs"), never a number a grade depends on.
     """
     torch = sys.modules.get("torch")
-    if torch is None or _STEPS.get(0):
+    if torch is None or _counting:
         return
     from torch.optim.optimizer import register_optimizer_step_post_hook
 
     def counted(optimizer: Any, args: Any, kwargs: Any) -> None:
         for group in optimizer.param_groups:
             for parameter in group["params"][:1]:
-                _STEPS[id(parameter)] = _STEPS.get(id(parameter), 0) + 1
+                setattr(parameter, STEPS_ATTRIBUTE, getattr(parameter, STEPS_ATTRIBUTE, 0) + 1)
 
     register_optimizer_step_post_hook(counted)
-    _STEPS[0] = 1  # installed
+    _counting.append(True)
 
 
 def _training_record(obj: Any, framework: str) -> dict[str, Any]:
@@ -115,8 +117,8 @@ def _training_record(obj: Any, framework: str) -> dict[str, Any]:
             if params.get("steps"):
                 record["steps_per_epoch"] = int(params["steps"])
                 record["last_fit_keys"] = sorted(getattr(history, "history", {}) or {})
-        elif _STEPS.get(0):
-            steps = [_STEPS.get(id(p), 0) for p in obj.parameters()]
+        elif _counting:
+            steps = [getattr(p, STEPS_ATTRIBUTE, 0) for p in obj.parameters()]
             record["steps"] = max(steps, default=0)
     return record
 
@@ -317,15 +319,29 @@ def _record_modes(model: Any) -> tuple[list[bool], list[bool], Any]:
     return modes, grads, model.register_forward_pre_hook(record)
 
 
-def _count_calls(obj: Any, name: str, counts: dict[str, int], key: str) -> None:
-    """Count calls of `obj.name` in `counts[key]` (the instance's method is wrapped)."""
-    method = getattr(obj, name)
+def _watch_training(model: Any, optimizer: Any, counts: dict[str, int]) -> list[Any]:
+    """Count optimizer steps and backward passes, and the passes that met stale gradients.
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        counts[key] += 1
-        return method(*args, **kwargs)
+    Steps come from the optimizer's own step hook (nothing is wrapped, so a scheduler still
+    works). A backward pass is stale when the first trainable parameter still holds a
+    non-zero gradient from an earlier batch as the new one arrives, however the student
+    clears them (zero_grad, set_to_none or by hand).
+    """
 
-    setattr(obj, name, counted)
+    def stepped(*_: Any) -> None:
+        counts["steps"] += 1
+
+    handles = [optimizer.register_step_post_hook(stepped)]
+    first = next((p for p in model.parameters() if p.requires_grad), None)
+    if first is not None:
+
+        def arrived(grad: Any) -> None:
+            counts["backward"] += 1
+            if first.grad is not None and bool(first.grad.abs().sum() > 0):
+                counts["stale"] += 1
+
+        handles.append(first.register_hook(arrived))
+    return handles
 
 
 def run_probe(
@@ -364,15 +380,14 @@ def run_probe(
             model.eval()  # the student's function must switch to training mode itself
             before = {k: v.detach().clone() for k, v in model.state_dict().items()}
             optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
-            counts = {"steps": 0, "zero_grad": 0}
-            _count_calls(optimizer, "step", counts, "steps")
-            _count_calls(optimizer, "zero_grad", counts, "zero_grad")
-            _count_calls(model, "zero_grad", counts, "zero_grad")
+            counts = {"steps": 0, "backward": 0, "stale": 0}
+            watched = _watch_training(model, optimizer, counts)
             modes, grads, handle = _record_modes(model)
             try:
                 returned = function(model, loader, optimizer, torch.nn.CrossEntropyLoss())
             finally:
-                handle.remove()
+                for h in (handle, *watched):
+                    h.remove()
             entry["counts"] = counts
             after = {k: v.detach().clone() for k, v in model.state_dict().items()}
             torch.save({"before": before, "after": after}, str(out / f"{key}.weights.pt"))

@@ -7,7 +7,6 @@ error row naming the right one before any kernel starts; a partial match becomes
 from __future__ import annotations
 
 import functools
-import shlex
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -111,7 +110,6 @@ def check_assignment(
     assignment: Assignment,
     known: dict[str, frozenset[str]] | None = None,
     *,
-    file: str = "FILE",
     changed: Iterable[str] = (),
 ) -> tuple[str | None, list[str]]:
     """(error, notes) from comparing the notebook's grade ids with `assignment`'s.
@@ -152,8 +150,8 @@ def check_assignment(
     ):
         other = ASSIGNMENTS[best]
         return (
-            f"not graded: this looks like assignment {best} ({other.title}), not {name}: "
-            f"grade it with mnist-kit grade --assignment {best} {shlex.quote(file)}"
+            f"not graded: this is the notebook of assignment {best} ({other.title}), "
+            f"not of {name} ({assignment.title})"
         ), []
     notes = []
     foreign: dict[str, list[str]] = {}

@@ -125,6 +125,11 @@ def _read_manifest(folder: Path) -> dict:
     }
 
 
+def _whole(value: Any) -> int | None:
+    """`value` if it is a count (an int >= 0, not a bool), else None: kernel output is untrusted."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 class GradedModel:
     """A model the grader loaded itself: its layers, parameter count and predictions."""
 
@@ -191,10 +196,7 @@ class GradedModel:
         return float(-log_probs[np.arange(len(labels)), labels].mean())
 
     def _count(self, key: str) -> int | None:
-        value = self.entry.get(key)
-        return (
-            value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-        )
+        return _whole(self.entry.get(key))
 
     @property
     def steps(self) -> int | None:
@@ -203,7 +205,10 @@ class GradedModel:
 
     @property
     def steps_per_epoch(self) -> int | None:
-        """Keras only: batches per epoch in the model's last fit (a hint for messages only)."""
+        """Keras only: batches per epoch in the model's last fit, observed in the kernel.
+
+        test_history compares it with the recipe: forging it gains that check only.
+        """
         return self._count("steps_per_epoch")
 
     @cached_property
@@ -381,15 +386,17 @@ class Submission:
         before = model.loss(images, labels, weights["before"])
         after = model.loss(images, labels, weights["after"])
         counts = entry.get("counts") if isinstance(entry.get("counts"), dict) else {}
+        returned_type = entry.get("returned_type")
         return {
             "before": before,
             "after": after,
             "modes": outputs["modes"],
             "returned": outputs.get("returned"),
-            "returned_type": str(entry.get("returned_type", "")),
+            "returned_type": returned_type[:40] if isinstance(returned_type, str) else "",
             "batches": -(-len(labels) // probe.batch_size),
-            "steps": counts.get("steps"),
-            "zero_grad": counts.get("zero_grad"),
+            # observed in the student's kernel (nothing else can see how it trains): they decide
+            # the process points of q4_training only; losses and accuracy the grader computes
+            **{k: _whole(counts.get(k)) for k in ("steps", "backward", "stale")},
         }
 
     def eval_run(self, probe: EvalRun) -> dict[str, Any]:

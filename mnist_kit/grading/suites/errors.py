@@ -164,7 +164,8 @@ def expect_most_confused(
 # "predicted: 3", "p=3", "guess 3"; "true 5", "label: 5", "actual 5", "t=5", "y=5"). A title
 # that names only one of them gives the other to its first unnamed digit ("3 (true 5)"). Two
 # unnamed digits ("3, 5", "3/5") are read predicted first, in the order of the notebook's
-# example "pred 3, true 5". Percentages ("87%"), decimals ("0.87") and "#12" are not digits.
+# example "pred 3, true 5". Percentages ("87%"), decimals ("0.87"), "#12" and an image's
+# number ("image 7: 3 (true 5)", "idx 4", "no. 2") are not digits.
 _PREDICTED_WORDS = r"pred[a-z]*|guess[a-z]*|model|output|y_?hat|y_?pred|p"
 _TRUE_WORDS = r"true|truth|actual[a-z]*|label[a-z]*|target|real|correct|gt|y_?true|y|t"
 _NAMED_DIGIT = re.compile(
@@ -172,6 +173,9 @@ _NAMED_DIGIT = re.compile(
     r"(?:[\s:=(\[]|\b(?:digit|class|label|is|was|as)\b)*(?P<digit>\d)(?![\d.%])"
 )
 _BARE_DIGIT = re.compile(r"(?<![\d.#])\d(?![\d.%])")
+_IMAGE_NUMBER = re.compile(
+    r"(?<![a-z])(?:image|img|index|idx|sample|example|picture|pic|no\.?|number|nr)\s*[#:=]?\s*\d+"
+)
 
 
 def read_title(text: str) -> tuple[int | None, int | None, bool]:
@@ -179,7 +183,7 @@ def read_title(text: str) -> tuple[int | None, int | None, bool]:
 
     `named` is False when both digits were read by position only (see the rule above).
     """
-    text = str(text).lower()
+    text = _IMAGE_NUMBER.sub(" ", str(text).lower())
     said: dict[str, int] = {}
     for match in _NAMED_DIGIT.finditer(text):
         said.setdefault("pred" if match.group("pred") else "true", int(match.group("digit")))
