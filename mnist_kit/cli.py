@@ -1,4 +1,4 @@
-"""The `mnist-kit` command: doctor, data, train and grade.
+"""The `mnist-kit` command: doctor, data, train, grade and report.
 
 Errors print one line on stderr and exit non-zero; no tracebacks unless --debug.
 """
@@ -189,6 +189,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Where the class stands: scores, questions, most-failed tests and accuracies of a gradebook."""
+    from dataclasses import asdict
+
+    from mnist_kit.grading.class_report import class_stats, read_class, text_summary, write_html
+
+    try:
+        stats = class_stats(read_class(args.gradebook))
+        if args.html:
+            write_html(stats, args.html)
+    except (OSError, ValueError) as exc:  # a missing or unreadable file, not a gradebook
+        raise CliError(str(exc)) from None
+    if args.json:
+        report = {"gradebook": args.gradebook, "html": args.html}
+        print(json.dumps({**report, "assignments": {n: asdict(s) for n, s in stats.items()}}))
+        return 0
+    print(text_summary(stats))
+    if args.html:
+        print(f"report written to {args.html}")
+    return 0
+
+
 def _grading_module():
     try:
         if importlib.util.find_spec("mnist_kit.grading.cli") is None:
@@ -260,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
                 CliError("grading is not available in this install")
             )
         )
+
+    report = sub.add_parser("report", help="where the class stands, from a gradebook")
+    report.add_argument("gradebook", metavar="GRADEBOOK.csv", help="written by mnist-kit grade")
+    report.add_argument("--html", metavar="FILE.html", help="also write a one-page HTML report")
+    report.add_argument("--json", action="store_true", help="print one JSON object")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

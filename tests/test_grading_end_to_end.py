@@ -164,7 +164,7 @@ def test_cli_grades_the_good_and_reports_the_broken(tmp_path, broken_notebook):
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [line["error"] is None for line in lines] == [False, True, False, False]
     assert lines[1]["score"] == lines[1]["max_score"] == 10
-    assert "empty" in lines[0]["error"] and "not a Jupyter notebook" in lines[3]["error"]
+    assert "empty" in lines[0]["error"] and "a Python script, not a notebook" in lines[3]["error"]
     for line in lines:
         assert {
             "submission",

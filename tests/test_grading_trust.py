@@ -438,3 +438,22 @@ def test_cnn_learning_rate_is_checked(keras, tmp_path):
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     with pytest.raises(Fail, match=re.escape("keras.optimizers.Adam(learning_rate=0.003)")):
         keras_cnn.test_compiled(live_submission({"model": model}, tmp_path))
+
+
+def test_the_framework_a_challenge_notebook_imports_is_seeded():
+    """Assignment 6 lets the student pick Keras or PyTorch: is the one imported seeded at import,
+    and the other never imported by the grader?"""
+    import subprocess
+    import sys
+
+    from mnist_kit.grading.assignments import find_assignment
+    from mnist_kit.grading.engine import kernel_preamble
+
+    code = kernel_preamble(find_assignment("06")) + (
+        "\nimport sys\nassert 'torch' not in sys.modules and 'keras' not in sys.modules"
+        "\nimport torch\nfirst = torch.rand(3)\ntorch.manual_seed(0)"
+        "\nassert torch.equal(first, torch.rand(3)), 'torch was not seeded at import'"
+        "\nassert 'keras' not in sys.modules\nprint('seeded')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "seeded", done.stderr[-2000:]

@@ -576,7 +576,7 @@ def test_a_model_that_memorised_the_test_labels_fails():
     ("name", "reason"),
     [
         ("empty", "the file is empty"),
-        ("truncated", "the JSON is broken or cut off"),
+        ("truncated", "a cut-off or damaged notebook: its JSON breaks off"),
         ("not-utf8", "not UTF-8 text"),
         ("no-cells", "it has no list of cells"),
         ("not-a-notebook", "it has no list of cells"),

@@ -47,6 +47,7 @@ class Assignment:
         str, ...
     ] = ()  # seeded before the notebook runs, for reproducible grades
     time_limit: float = 600.0  # wall-clock seconds for the whole notebook
+    pass_mark: float = 0.5  # the fraction of the maximum score a TOTAL row calls passed
 
     @property
     def notebook(self) -> str:

@@ -109,13 +109,18 @@ def in_shard(key: str, index: int, count: int) -> bool:
 
 
 def already_graded(
-    submissions: list[Submission], existing: dict[str, list[dict]]
+    submissions: list[Submission], existing: dict[str, list[dict]], assignment: str = ""
 ) -> tuple[list[Submission], list[Submission]]:
-    """Split into (graded before, to grade): graded before means the same path *and* sha256."""
+    """Split into (graded before, to grade): graded before means the same path, sha256 and
+    (when given) assignment: a gradebook reused for another assignment grades everything."""
     done, todo = [], []
     for submission in submissions:
         rows = existing.get(submission.key)
-        if rows and all(row.get("sha256") == submission.sha256 for row in rows):
+        if rows and all(
+            row.get("sha256") == submission.sha256
+            and (not assignment or row.get("assignment") == assignment)
+            for row in rows
+        ):
             done.append(submission)
         else:
             todo.append(submission)

@@ -69,6 +69,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--feedback", metavar="DIR", help="write per-student feedback (Markdown and HTML) here"
     )
     parser.add_argument(
+        "--roster",
+        metavar="ROSTER.csv",
+        help="the class list: a student id column (id, student_id, ...), name and email optional; "
+        "files are matched to students by their paths (docs/teachers.md)",
+    )
+    parser.add_argument(
+        "--latest",
+        action="store_true",
+        help="when a student has several files, grade the newest (default: stop with an error)",
+    )
+    parser.add_argument(
+        "--summary", metavar="SUMMARY.csv", help="write one row per student: points per question"
+    )
+    parser.add_argument(
+        "--canvas", metavar="FILE.csv", help="write the scores as a Canvas gradebook import"
+    )
+    parser.add_argument(
+        "--moodle", metavar="FILE.csv", help="write the scores as a Moodle grade import"
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print one JSON object per submission on stdout"
     )
     parser.add_argument(
@@ -166,6 +186,12 @@ def _check(args: argparse.Namespace) -> None:
         return
     if not args.assignment:
         error("the following arguments are required: --assignment")
+    from mnist_kit.grading.assignments import find_assignment
+
+    try:
+        find_assignment(args.assignment)
+    except ValueError as exc:
+        error(str(exc))
     if not args.submissions:
         error("the following arguments are required: SUBMISSION.ipynb")
     if args.fresh and not args.out:
@@ -189,27 +215,35 @@ def _merge(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Grade every submission; one that cannot be graded gets an error row and the rest go on.
 
-    Exit code 0 when every submission was graded (error rows included); 1 when the grader
-    itself failed on some (they have no rows, so running again retries them); 130 when
-    interrupted (what was graded is kept).
+    Exit code 0 when every submission was graded (error rows included); 2 for what the
+    teacher typed (a missing file, a folder, a wrong assignment, two files for one student),
+    before anything is graded; 1 when the grader itself failed on some (they have no rows, so
+    running again retries them); 130 when interrupted (what was graded is kept).
     """
     _check(args)
     if args.merge:
         return _merge(args)
-    import signal
-
-    from mnist_kit.grading import batch
+    from mnist_kit.grading.classroom import UsageError
     from mnist_kit.grading.engine import Grader
-    from mnist_kit.grading.report import (
-        gradebook_rows,
-        json_line,
-        read_gradebook,
-        write_feedback,
-        write_gradebook_rows,
-    )
+    from mnist_kit.grading.roster import RosterError
 
     started = time.monotonic()
-    options = {
+    options = _grader_options(args)
+    grader = Grader(**options)  # fails fast on a bad autograder folder or sandbox
+    options["assignment"] = grader.assignment.name
+    try:
+        found = _intake(args, grader.assignment)
+    except (UsageError, RosterError) as exc:
+        _say(f"mnist-kit grade: error: {exc}")
+        return 2
+    if found is None:
+        return 2
+    book = _open_gradebook(args, grader.assignment.name)
+    return _grade_all(args, grader, options, found, book, started)
+
+
+def _grader_options(args: argparse.Namespace) -> dict:
+    return {
         "assignment": args.assignment,
         "autograder": args.autograder,
         "time_limit": args.timeout,
@@ -217,35 +251,74 @@ def run(args: argparse.Namespace) -> int:
         "sandbox": getattr(args, "sandbox", "auto"),
         "memory_mb": getattr(args, "memory_mb", 4096),
     }
-    jobs = getattr(args, "jobs", 1)
-    # Fail fast on a bad assignment, autograder folder or sandbox, before any worker starts.
-    grader = Grader(
-        options["assignment"], **{k: v for k, v in options.items() if k != "assignment"}
-    )
-    options["assignment"] = grader.assignment.name
-    submissions = batch.collect(args.submissions)
+
+
+def _intake(args: argparse.Namespace, assignment):
+    """Files, owners and duplicates, told on stderr; None when grading must not start."""
+    from mnist_kit.grading.classroom import expand, intake
+    from mnist_kit.grading.roster import read_roster
+
+    roster = read_roster(args.roster) if getattr(args, "roster", None) else None
+    files = expand(args.submissions)
+    found = intake(files, roster, assignment.name, getattr(args, "latest", False))
+    plan = found.plan
+    for problem in plan.problems:
+        _say(f"mnist-kit grade: error: {problem}")
+    if plan.problems:
+        return None
+    for line in found.repeated:
+        _say(f"given twice, graded once: {line}")
+    for path in plan.unmatched:
+        _say(f"not graded, no roster student matches: {path}")
+    for student in plan.missing:
+        _say(f"no file from: {student.label}")
+    for older, newest in plan.superseded.items():
+        _say(f"--latest: {older} is older than {newest}, which is graded")
+    for key, of in found.copies.items():
+        _say(f"identical files, graded once: {key} and {of}")
     shard = getattr(args, "shard", None)
     if shard:
-        everything = len(submissions)
-        submissions = [s for s in submissions if batch.in_shard(s.key, *shard)]
-        _say(f"shard {shard[0]}/{shard[1]}: {len(submissions)} of {everything} submissions")
-    book: dict[str, list[dict]] = {}
-    if (
-        args.out
-    ):  # a grader killed mid-write leaves its temporary copy behind; never read, so drop it
-        out = Path(args.out)
-        for stale in out.parent.glob(f".{out.name}.*.part"):
-            stale.unlink(missing_ok=True)
-    if args.out and not getattr(args, "fresh", False):
-        book = read_gradebook(args.out)
-    done, todo = batch.already_graded(submissions, book)
-    if done:
-        _say(f"resuming: {len(done)} of {len(submissions)} already graded")
-    if args.out and (getattr(args, "fresh", False) or not Path(args.out).exists()):
+        from mnist_kit.grading import batch
+
+        everything = len(found.submissions)
+        # an identical copy goes with the file it copies, so shards stay disjoint
+        found.submissions = [
+            s for s in found.submissions if batch.in_shard(found.copies.get(s.key, s.key), *shard)
+        ]
+        found.copies = {k: v for k, v in found.copies.items() if batch.in_shard(v, *shard)}
+        _say(f"shard {shard[0]}/{shard[1]}: {len(found.submissions)} of {everything} submissions")
+    return found
+
+
+def _open_gradebook(args: argparse.Namespace, assignment: str) -> dict[str, list[dict]]:
+    """What --out already holds (nothing with --fresh); a fresh or new --out is written now."""
+    from mnist_kit.grading.report import read_gradebook, write_gradebook_rows
+
+    if not args.out:
+        return {}
+    out = Path(args.out)
+    for stale in out.parent.glob(f".{out.name}.*.part"):  # a killed grader's temporary copy
+        stale.unlink(missing_ok=True)
+    fresh = getattr(args, "fresh", False)
+    book = {} if fresh else read_gradebook(args.out)
+    if fresh or not out.exists():
         write_gradebook_rows([], args.out)  # an empty gradebook now: a bad --out fails early
+    return book
+
+
+def _grade_all(args, grader, options, found, book, started) -> int:
+    """Grade what the gradebook does not hold yet, writing every output as results come."""
+    import signal
+
+    from mnist_kit.grading import batch
+
+    done, todo = batch.already_graded(found.to_grade, book, options["assignment"])
+    files = {s.key: 1 + sum(of == s.key for of in found.copies.values()) for s in found.to_grade}
+    total, before = len(found.submissions), sum(files[s.key] for s in done)
+    if done:
+        _say(f"resuming: {before} of {total} already graded")
     failures: list[str] = []
-    errors = 0
-    count = len(done)
+    counts = {"graded": before, "errors": 0}
 
     def failed(submission, reason: str) -> None:
         failures.append(submission.key)
@@ -255,27 +328,23 @@ def run(args: argparse.Namespace) -> int:
     if threading_main():
         # A batch system's SIGTERM (a Slurm time limit) stops like Ctrl-C: what was graded is kept.
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    jobs = getattr(args, "jobs", 1)
     parallel = jobs > 1 and len(todo) > 1
     stream = batch.grade_stream(todo, options, jobs, on_failure=failed) if parallel else None
     try:
         if stream is None:
             stream = ((s, grader.grade(s.path)) for s in todo)
         for submission, result in stream:
-            count += 1
-            errors += result.error is not None
-            print(json_line(result) if args.json else _summary_line(result), flush=True)
-            if args.feedback:
-                write_feedback(result, args.feedback)
-            if args.out:
-                book[submission.key] = gradebook_rows(result, submission.sha256)
-                write_gradebook_rows((r for key in sorted(book) for r in book[key]), args.out)
+            counts["graded"] += files[submission.key]  # identical copies are graded with it
+            counts["errors"] += (result.error is not None) * files[submission.key]
+            _record(args, found, book, submission, result)
             _say(
-                f"graded {count}/{len(submissions)}: {submission.key} {_status(result)} "
+                f"graded {counts['graded']}/{total}: {submission.key} {_status(result)} "
                 f"({result.seconds:.0f} s)"
             )
     except KeyboardInterrupt:
         _say(
-            f"interrupted: {count} of {len(submissions)} graded"
+            f"interrupted: {counts['graded']} of {total} graded"
             + (f", kept in {args.out}; run the same command again to resume" if args.out else "")
         )
         return 130
@@ -284,12 +353,56 @@ def run(args: argparse.Namespace) -> int:
             stream.close()  # stops the worker processes
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        _write_class_files(args, grader.assignment, found, book)
     _say(
-        f"done: {count} of {len(submissions)} graded ({len(done)} before this run), "
-        f"{errors} with errors, {len(failures)} not graded because the grader failed, "
+        f"done: {counts['graded']} of {total} graded ({before} before this run), "
+        f"{counts['errors']} with errors, {len(failures)} not graded because the grader failed, "
         f"in {time.monotonic() - started:.0f} s" + (f"; gradebook: {args.out}" if args.out else "")
     )
     return 1 if failures else 0
+
+
+def _record(args, found, book, submission, result) -> None:
+    """Print, write feedback and gradebook rows for one result and for each identical copy."""
+    import dataclasses
+
+    from mnist_kit.grading.report import gradebook_rows, json_line, write_feedback
+    from mnist_kit.grading.roster import feedback_names
+
+    stems = feedback_names(s.id for s in found.owner.values())
+    copies = [k for k, of in found.copies.items() if of == submission.key]
+    for key in (submission.key, *copies):
+        mine = result if key == submission.key else dataclasses.replace(result, submission=key)
+        student = found.owner[key]
+        print(json_line(mine) if args.json else _summary_line(mine), flush=True)
+        if args.feedback:
+            write_feedback(mine, args.feedback, stems[student.id], student.label)
+        book[key] = gradebook_rows(mine, submission.sha256, student.id)
+    if args.out:
+        from mnist_kit.grading.report import write_gradebook_rows
+
+        write_gradebook_rows((r for key in sorted(book) for r in book[key]), args.out)
+
+
+def _write_class_files(args, assignment, found, book) -> None:
+    """--summary, --canvas and --moodle, from every row the gradebook holds for this class."""
+    if not (args.summary or args.canvas or args.moodle):
+        return
+    from mnist_kit.grading import classroom
+    from mnist_kit.grading.assignments import collect_tests, suite_module
+
+    visible = [i.question for _, i in collect_tests(suite_module(assignment))]
+    graded = [r["question"] for rows in book.values() for r in rows if r["question"]]
+    questions = list(dict.fromkeys(visible + graded))
+    rows = classroom.summary_rows(book, found, questions)
+    if args.summary:
+        classroom.write_summary(rows, questions, args.summary)
+    maximum = next((r["max_score"] for r in rows if r["max_score"]), "")
+    title = f"{assignment.name} {assignment.title}"
+    if args.canvas:
+        classroom.write_canvas(rows, title, maximum, found.plan.roster, args.canvas)
+    if args.moodle:
+        classroom.write_moodle(rows, title, args.moodle)
 
 
 def threading_main() -> bool:

@@ -80,6 +80,37 @@ class SubmissionError(ValueError):
     """The submission cannot be graded at all; the message says why."""
 
 
+def _python(text: str) -> bool:
+    """Whether `text` parses as Python that does something (imports, calls, defines)."""
+    import ast
+
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return False
+    kinds = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.Assign, ast.Call)
+    return any(isinstance(node, kinds) for node in ast.walk(tree))
+
+
+def _not_json(path: Path, text: str, error: ValueError) -> str:
+    """What a file that is not notebook JSON is, as its name and first line suggest."""
+    start = text.lstrip()[:200].lower()
+    suffix = path.suffix.lower()
+    save = "download the notebook itself (.ipynb) from Jupyter and submit that"
+    if suffix == ".py" or _python(text):
+        return f"this is a Python script, not a notebook: {save}"
+    if suffix in (".md", ".txt") or start.startswith("#"):
+        return f"this is a text or Markdown file, not a notebook: {save}"
+    if suffix in (".html", ".htm") or start.startswith("<"):
+        return f"this is an HTML page (an export of a notebook?), not the notebook: {save}"
+    if start.startswith("{"):
+        return (
+            "a cut-off or damaged notebook: its JSON breaks off or is invalid "
+            f"({str(error)[:160]}); save it from Jupyter again"
+        )
+    return f"not a Jupyter notebook (not JSON): {save}"
+
+
 def read_submission(path: Path):
     """The notebook at `path` as nbformat v4, or SubmissionError saying what is wrong with it.
 
@@ -109,9 +140,7 @@ def read_submission(path: Path):
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise SubmissionError(
-            f"not a Jupyter notebook: the JSON is broken or cut off ({str(exc)[:200]})"
-        ) from None
+        raise SubmissionError(_not_json(path, text, exc)) from None
     if not isinstance(data, dict) or not isinstance(
         data.get("cells", data.get("worksheets")), list
     ):
@@ -262,6 +291,11 @@ def kernel_preamble(assignment: Assignment) -> str:
             # optimizer steps, for advice such as "trained for 6 epochs" (never for the score)
             "from mnist_kit.grading.export import count_optimizer_steps as _c; _c(); del _c",
         ]
+    later = tuple(f for f in ("keras", "torch") if f not in assignment.seed_frameworks)
+    if assignment.models and later:  # the student's choice of framework: seeded when imported
+        lines.append(
+            f"from mnist_kit.grading.export import seed_on_import as _s; _s(0, {later!r}); del _s"
+        )
     lines.append(
         "del " + ", ".join(n for n in ("_r", "_np", "_k", "_t") if f"as {n}" in "\n".join(lines))
     )
@@ -419,7 +453,7 @@ class Grader:
                 str(path), name, tests, time.monotonic() - started, None, notes, measurements
             )
         except Exception as exc:  # noqa: BLE001 - one broken submission never stops the others
-            reason = f"grading failed: {type(exc).__name__}: {str(exc).strip()[:300]}"
+            reason = f"not graded: the grader failed on it ({type(exc).__name__}: {str(exc).strip()[:300]})"
             return GradeResult.build(
                 str(path), name, not_run(self.tests, reason), time.monotonic() - started, reason
             )

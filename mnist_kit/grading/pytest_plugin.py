@@ -70,6 +70,7 @@ def run_pytest(test_file: Path, artifacts: Path) -> tuple[list[TestResult], dict
         f"--submission={artifacts}",
         "-q",
         "-p", "no:cacheprovider",
+        "-p", "no:benchmark",  # pytest-benchmark, where installed, leaves .benchmarks/ in the cwd
         "--import-mode=importlib",
         "-c", str(folder / "pytest.ini"),
         "--rootdir", str(folder),

@@ -24,18 +24,33 @@ __all__ = [
 ]
 
 GRADEBOOK_COLUMNS = (
-    "submission", "assignment", "test", "question", "points", "max_points", "passed", "hidden",
-    "extra_credit", "message", "sha256",
+    "submission", "student", "assignment", "test", "question", "points", "max_points", "passed",
+    "hidden", "extra_credit", "message", "sha256", "measurements",
 )  # fmt: skip
 TOTAL = "TOTAL"  # the `test` value of each submission's summary row
 
 
-def gradebook_rows(result: GradeResult, sha256: str = "") -> list[dict]:
-    """The gradebook rows of one submission: one per test, then TOTAL; `sha256` of the file graded."""
+def gradebook_rows(result: GradeResult, sha256: str = "", student: str = "") -> list[dict]:
+    """The gradebook rows of one submission: one per test, then TOTAL.
+
+    `sha256` is the graded file's, `student` the id it belongs to (empty without a roster
+    match). On the TOTAL row `passed` means graded and at or above the assignment's pass mark,
+    `hidden` is False, `extra_credit` whether any extra credit was earned, and `measurements`
+    a JSON object of what the grader measured ({"model.test_accuracy": 0.9712, ...}).
+    """
     rows = [{k: "" if v is None else str(v) for k, v in row.items()} for row in _rows(result)]
     for row in rows:
-        row["sha256"] = sha256
+        row["sha256"], row["student"] = sha256, student
     return rows
+
+
+def passed_mark(result: GradeResult) -> bool:
+    """Whether a graded result reached its assignment's pass mark (half the points by default)."""
+    from mnist_kit.grading.assignments import ASSIGNMENTS
+
+    assignment = ASSIGNMENTS.get(result.assignment)
+    mark = assignment.pass_mark if assignment else 0.5
+    return result.error is None and result.score >= mark * result.max_score - 1e-9
 
 
 def _rows(result: GradeResult) -> Iterable[dict]:
@@ -60,10 +75,11 @@ def _rows(result: GradeResult) -> Iterable[dict]:
         "question": "",
         "points": f"{result.score:g}",
         "max_points": f"{result.max_score:g}",
-        "passed": result.error is None,
-        "hidden": "",
-        "extra_credit": f"{result.extra_credit:g}",
+        "passed": passed_mark(result),
+        "hidden": False,
+        "extra_credit": result.extra_credit > 0,
         "message": summary,
+        "measurements": json.dumps(result.measurements, sort_keys=True),
     }
 
 
@@ -183,7 +199,23 @@ def _grader_lines(result: GradeResult) -> list[str]:
     return lines + [f"Note: {note}" for note in result.notes]
 
 
-def feedback_markdown(result: GradeResult) -> str:
+def _owner_line(result: GradeResult, owner: str) -> str:
+    """Whose page this is: the student (or the file), the assignment, the date, the grader."""
+    import datetime
+
+    from mnist_kit import __version__
+    from mnist_kit.grading.assignments import ASSIGNMENTS
+
+    assignment = ASSIGNMENTS.get(result.assignment)
+    title = f" ({assignment.title})" if assignment else ""
+    day = datetime.date.today().isoformat()
+    return (
+        f"Student: {owner or result.submission}. Assignment: {result.assignment}{title}. "
+        f"File: {Path(result.submission).name}. Graded on {day} by mnist-kit {__version__}."
+    )
+
+
+def feedback_markdown(result: GradeResult, owner: str = "") -> str:
     """Feedback for the student, a section per question: each visible test with its message,
     then how many hidden tests passed and what each failed hidden test checks (never its message).
 
@@ -192,6 +224,8 @@ def feedback_markdown(result: GradeResult) -> str:
     """
     lines = [
         f"# Feedback: {result.assignment}",
+        "",
+        _owner_line(result, owner),
         "",
         f"**Score: {result.score:g} / {result.max_score:g}**"
         + (f" (including {result.extra_credit:g} extra credit)" if result.extra_credit else ""),
@@ -220,7 +254,7 @@ def feedback_markdown(result: GradeResult) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def feedback_html(result: GradeResult) -> str:
+def feedback_html(result: GradeResult, owner: str = "") -> str:
     """The same feedback as a small standalone HTML page."""
     body = []
     for question, tests in _questions(result.tests).items():
@@ -260,6 +294,7 @@ def feedback_html(result: GradeResult) -> str:
         "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}td,th{padding:.3em .6em;"
         "border-bottom:1px solid #ddd;text-align:left;vertical-align:top}</style></head><body>"
         f"<h1>Feedback: {html.escape(result.assignment)}</h1>"
+        f"<p class='owner'>{html.escape(_owner_line(result, owner))}</p>"
         f"<p><b>Score: {result.score:g} / {result.max_score:g}</b></p>{error}"
         + (f"<ul>{grader}</ul>" if grader else "")
         + "".join(body)
@@ -267,19 +302,19 @@ def feedback_html(result: GradeResult) -> str:
     )
 
 
-def feedback_name(result: GradeResult) -> str:
-    """A file name for one submission's feedback, unique within a run."""
-    parts = Path(result.submission).with_suffix("").parts[-3:]
-    return "-".join(p for p in parts if p not in ("/", ".", "..")).replace(" ", "_")
+def write_feedback(
+    result: GradeResult, folder: str | Path, stem: str, owner: str = ""
+) -> list[Path]:
+    """Write `<stem>.md` and `<stem>.html` for one submission; return both paths.
 
-
-def write_feedback(result: GradeResult, folder: str | Path) -> list[Path]:
-    """Write `<name>.md` and `<name>.html` for one submission; return both paths."""
+    `stem` comes from the student's id (roster.feedback_names), so two students never share a
+    page; `owner` names the student on the page.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = feedback_name(result)
     written = []
-    for suffix, text in ((".md", feedback_markdown(result)), (".html", feedback_html(result))):
+    pages = ((".md", feedback_markdown(result, owner)), (".html", feedback_html(result, owner)))
+    for suffix, text in pages:
         target = folder / f"{stem}{suffix}"
         target.write_text(text, encoding="utf-8")
         written.append(target)
