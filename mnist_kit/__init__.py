@@ -4,6 +4,7 @@ Importing the package loads no framework: TensorFlow and PyTorch are imported th
 first time a function that needs them runs.
 """
 
+from mnist_kit.config import TrainConfig
 from mnist_kit.data import (
     MnistDataError,
     add_channel_axis,
@@ -13,7 +14,8 @@ from mnist_kit.data import (
     train_val_split,
 )
 from mnist_kit.device import describe_devices, seed_everything, torch_device
-from mnist_kit.training import Callback, History, StopFlag, train
+from mnist_kit.history import Callback, History, StopFlag
+from mnist_kit.training import train
 
 __version__ = "0.1.0"
 
@@ -30,6 +32,7 @@ __all__ = [
     "History",
     "StopFlag",
     "Callback",
+    "TrainConfig",
     "train",
     "__version__",
 ]

@@ -11,8 +11,17 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
-from mnist_kit.argtypes import positive_float, positive_int
+from mnist_kit.argtypes import number, whole_number
+from mnist_kit.config import (
+    FRAMEWORKS,
+    MODELS,
+    OPTIMIZERS,
+    SettingError,
+    TrainConfig,
+    load_backend,
+)
 
 __all__ = ["main", "build_parser"]
 
@@ -26,82 +35,40 @@ class CliError(Exception):
 
 
 def _int_list(text: str) -> list[int]:
+    """Comma-separated whole numbers ("128,64"); their range is `TrainConfig`'s to check."""
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
+        values = []
+    if not values:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers like 128,64, got {text!r}"
-        ) from None
-    if not values or any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive integers like 128,64, got {text!r}")
+        )
     return values
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    """The run that `train`'s flags describe; a SettingError names the setting that is wrong."""
+    return TrainConfig(
+        framework=args.framework,
+        model=args.model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        hidden=args.hidden,
+        channels=args.channels,
+        dropout=args.dropout,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        seed=args.seed,
+        train_fraction=args.train_fraction,
+    )
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Print versions, devices, where the data is and whether widgets will render."""
-    from mnist_kit import __version__
-    from mnist_kit.data import MnistDataError, find_mnist
-    from mnist_kit.device import describe_devices
+    from mnist_kit.doctor import doctor
 
-    report: dict = {"mnist_kit": __version__}
-    try:
-        source = find_mnist(args.path)
-        report["data"] = {
-            "found": source.kind != "download",
-            "kind": source.kind,
-            "path": str(source.path),
-            "looked_at": source.tried,
-        }
-    except MnistDataError as exc:
-        report["data"] = {"found": False, "error": str(exc)}
-    report.update(describe_devices())
-    report["jupyter"] = _jupyter_report()
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
-    print(
-        f"mnist-kit {report['mnist_kit']} on Python {report['python']} (numpy {report['numpy']}, {report['cpu_count']} CPU cores)"
-    )
-    torch_info, tf_info = report["torch"], report["tensorflow"]
-    if "error" in torch_info:
-        print(f"PyTorch: {torch_info['error']}")
-    else:
-        gpus = ", ".join(torch_info["cuda"]) or "none"
-        print(
-            f"PyTorch {torch_info['version']}: CUDA GPUs {gpus}; Apple MPS {'yes' if torch_info['mps'] else 'no'}; "
-            f"training on {torch_info['device']} with {torch_info['threads']} threads"
-        )
-    if "error" in tf_info:
-        print(f"TensorFlow: {tf_info['error']}")
-    else:
-        print(
-            f"TensorFlow {tf_info['version']} / Keras {tf_info['keras']}: GPUs {', '.join(tf_info['gpus']) or 'none'}; "
-            f"training on {tf_info['device']}"
-        )
-    data = report["data"]
-    if data.get("found"):
-        print(f"MNIST: {data['kind']} copy at {data['path']}")
-    else:
-        print(
-            f"MNIST: not found locally ({data.get('error') or '; '.join(data.get('looked_at', []))}); "
-            "it will be downloaded on first use if there is internet"
-        )
-    jupyter = report["jupyter"]
-    for name, present in jupyter.items():
-        print(f"{name}: {'installed' if present else 'MISSING'}")
-    return 0
-
-
-def _jupyter_report() -> dict:
-    from importlib import metadata
-
-    found = {}
-    for package in ("ipywidgets", "jupyterlab_widgets", "jupyterlab", "ipykernel", "nbgrader"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = False
-    return found
+    return doctor(args.path, args.json)
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -148,29 +115,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mnist_kit.data import load_mnist
     from mnist_kit.training import train
 
+    config = getattr(args, "config", None) or _train_config(args)  # main() made it already
     data = load_mnist(args.path)  # fails fast, before any framework loads, if the data is bad
     quiet = args.json or args.quiet
     if not quiet:
         print(
-            f"Training the {args.framework} {args.model.upper()} for {args.epochs} epoch(s) at batch size {args.batch_size}...",
+            f"Training the {config.framework} {config.model.upper()} for {config.epochs} epoch(s) at batch size {config.batch_size}...",
             file=sys.stderr,
         )
+    if args.save:
+        wanted = ".keras" if config.framework == "keras" else ".pt"
+        if Path(args.save).suffix != wanted:
+            raise CliError(
+                f"--save: a {config.framework} model is saved as a {wanted} file, got {args.save}"
+            )
     result = train(
-        args.framework,
-        args.model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        hidden=args.hidden,
-        channels=args.channels,
-        dropout=args.dropout,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        seed=args.seed,
-        train_fraction=args.train_fraction,
-        data=data,
-        verbose=0 if quiet else 1,
+        config=config, data=data, verbose=0 if quiet else 1, tensorboard=args.tensorboard
     )
     summary = result.summary()
+    if args.save:
+        from mnist_kit.saving import save
+
+        save(result.model, args.save, architecture=config.architecture())
+        summary["saved"] = args.save
+    if args.tensorboard:
+        summary["tensorboard"] = args.tensorboard
     if args.plot:
         from mnist_kit.plots import plot_history
 
@@ -180,12 +149,50 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print(
-            f"{args.framework} {args.model}: {result.params:,} parameters, trained {len(result.history.epoch)} epoch(s) "
+            f"{config.framework} {config.model}: {result.params:,} parameters, trained {len(result.history.epoch)} epoch(s) "
             f"in {result.train_seconds:.1f} s on {result.device}"
         )
         print(f"test accuracy: {result.test_accuracy:.4f}  (test loss {result.test_loss:.4f})")
         if args.plot:
             print(f"curves saved to {args.plot}")
+        if args.save:
+            print(f"model saved to {args.save}; try: mnist-kit predict {args.save} digit.png")
+        if args.tensorboard:
+            print(
+                f"TensorBoard logs in {args.tensorboard}: tensorboard --logdir {args.tensorboard}"
+            )
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """The digit a saved model reads in each image, with the ten probabilities."""
+    from mnist_kit.digits import prepare_digit
+    from mnist_kit.saving import framework_of, load
+
+    try:
+        model = load(args.model)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    images = []
+    for name in args.images:
+        try:
+            images.append(prepare_digit(name))
+        except (OSError, ValueError) as exc:
+            raise CliError(f"{name}: {exc}") from None
+    import numpy as np
+
+    backend = load_backend(framework_of(model))
+    probabilities = backend.predict(model, np.stack(images))
+    rows = [
+        {"image": name, "digit": int(p.argmax()), "probabilities": [round(float(v), 4) for v in p]}
+        for name, p in zip(args.images, probabilities, strict=True)
+    ]
+    for row in rows:
+        if args.json:
+            print(json.dumps(row))
+        else:
+            shown = "  ".join(f"{d}: {v:.2f}" for d, v in enumerate(row["probabilities"]))
+            print(f"{row['image']}: {row['digit']}   ({shown})")
     return 0
 
 
@@ -222,6 +229,56 @@ def _grading_module():
     return grading_cli
 
 
+def _add_train_parser(sub) -> None:
+    """`mnist-kit train`: every flag a `TrainConfig` field, with its default (ranges: main())."""
+    train = sub.add_parser("train", help="train a reference model and print its test accuracy")
+    defaults = TrainConfig()
+    train.add_argument("--framework", choices=list(FRAMEWORKS), default=defaults.framework)
+    train.add_argument("--model", choices=list(MODELS), default=defaults.model)
+    train.add_argument("--epochs", type=whole_number, default=defaults.epochs)
+    train.add_argument("--batch-size", type=whole_number, default=defaults.batch_size)
+    train.add_argument(
+        "--hidden",
+        type=_int_list,
+        default=list(defaults.hidden),
+        help="MLP hidden sizes, e.g. 128,64",
+    )
+    train.add_argument(
+        "--channels",
+        type=_int_list,
+        default=list(defaults.channels),
+        help="CNN conv channels, e.g. 32,64",
+    )
+    train.add_argument(
+        "--dropout",
+        type=float,
+        default=defaults.dropout,
+        help="dropout rate (CNN default 0.5, MLP 0)",
+    )
+    train.add_argument(
+        "--lr", type=number, default=defaults.lr, help=f"learning rate (default {defaults.lr})"
+    )
+    train.add_argument("--optimizer", choices=list(OPTIMIZERS), default=defaults.optimizer)
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument(
+        "--train-fraction",
+        type=float,
+        default=defaults.train_fraction,
+        help="share of the training images to use",
+    )
+    train.add_argument("--path", help="MNIST folder (default: the kit's search order)")
+    train.add_argument("--plot", metavar="FILE.png", help="save the training curves")
+    train.add_argument(
+        "--save", metavar="FILE", help="save the trained model (.keras for Keras, .pt for PyTorch)"
+    )
+    train.add_argument("--tensorboard", metavar="DIR", help="log each epoch for TensorBoard here")
+    train.add_argument(
+        "--json", action="store_true", help="print exactly one JSON object on stdout"
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(func=cmd_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all sub-commands."""
     parser = argparse.ArgumentParser(
@@ -235,41 +292,19 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
     doctor.set_defaults(func=cmd_doctor)
 
+    predict = sub.add_parser("predict", help="read digits in images with a saved model")
+    predict.add_argument("model", metavar="MODEL", help="a model saved by train --save")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="photos or drawings of digits")
+    predict.add_argument("--json", action="store_true", help="one JSON object per image")
+    predict.set_defaults(func=cmd_predict)
+
     data = sub.add_parser("data", help="find, load, verify and summarise MNIST")
     data.add_argument("--path", help="folder with the four IDX .gz files or mnist.npz")
     data.add_argument("--no-download", action="store_true", help="fail instead of downloading")
     data.add_argument("--json", action="store_true", help="print one JSON object")
     data.set_defaults(func=cmd_data)
 
-    train = sub.add_parser("train", help="train a reference model and print its test accuracy")
-    train.add_argument("--framework", choices=["keras", "torch"], default="torch")
-    train.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
-    train.add_argument("--epochs", type=positive_int, default=5)
-    train.add_argument("--batch-size", type=positive_int, default=32)
-    train.add_argument(
-        "--hidden", type=_int_list, default=[128, 64], help="MLP hidden sizes, e.g. 128,64"
-    )
-    train.add_argument(
-        "--channels", type=_int_list, default=[32, 64], help="CNN conv channels, e.g. 32,64"
-    )
-    train.add_argument(
-        "--dropout", type=float, default=None, help="dropout rate (CNN default 0.5, MLP 0)"
-    )
-    train.add_argument(
-        "--lr", type=positive_float, default=1e-3, help="learning rate (default 0.001)"
-    )
-    train.add_argument("--optimizer", choices=["adam", "sgd", "rmsprop", "adagrad"], default="adam")
-    train.add_argument("--seed", type=int, default=42)
-    train.add_argument(
-        "--train-fraction", type=float, default=1.0, help="share of the training images to use"
-    )
-    train.add_argument("--path", help="MNIST folder (default: the kit's search order)")
-    train.add_argument("--plot", metavar="FILE.png", help="save the training curves")
-    train.add_argument(
-        "--json", action="store_true", help="print exactly one JSON object on stdout"
-    )
-    train.add_argument("--quiet", action="store_true", help="no progress bars")
-    train.set_defaults(func=cmd_train)
+    _add_train_parser(sub)
 
     grading = _grading_module()
     grade = sub.add_parser("grade", help="grade submitted notebooks (see docs/teachers.md)")
@@ -296,12 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "train":
-        if len(args.channels) != 2:
-            parser.error("--channels takes exactly two numbers, e.g. 32,64")
-        if not 0 < args.train_fraction <= 1:
-            parser.error(f"--train-fraction must be in (0, 1], got {args.train_fraction}")
-        if args.dropout is not None and not 0 <= args.dropout < 1:
-            parser.error(f"--dropout must be in [0, 1), got {args.dropout}")
+        try:
+            args.config = _train_config(args)
+        except SettingError as err:  # named after its flag: "--train-fraction must be in (0, 1]"
+            parser.error(f"--{err.name.replace('_', '-')} {err.problem}")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -1,7 +1,7 @@
 """MNIST loading that works offline and online, plus the preparation every lesson needs.
 
-Introduced in course/02-data.ipynb. `load_mnist()` returns the arrays in exactly the
-shapes and dtypes of `keras.datasets.mnist.load_data()`.
+Introduced in course/02-data.ipynb. `load_mnist()` returns the arrays shaped as Keras' own;
+`prepare_digit` (mnist_kit.digits) makes an image of your own look like them.
 """
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from mnist_kit.digits import prepare_digit
 from mnist_kit.files import write_atomically
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "scale_pixels",
     "train_val_split",
     "add_channel_axis",
+    "prepare_digit",
     "to_torch",
     "cache_dir",
     "MnistDataError",
@@ -122,7 +125,6 @@ def find_mnist(path: str | os.PathLike | None = None) -> DataSource:
     """Find where MNIST would be read from, in the kit's search order, without reading it.
 
     Order: `path`, $MNIST_KIT_DATA, ~/.keras/datasets/mnist.npz, the kit's cache; else "download".
-
     Raises:
         MnistDataError: `path` or $MNIST_KIT_DATA was given but holds no MNIST copy.
     """
@@ -144,8 +146,8 @@ def find_mnist(path: str | os.PathLike | None = None) -> DataSource:
     return DataSource("download", cache, tried)
 
 
-def _read_idx(file: Path, magic: int, count: int | None) -> np.ndarray:
-    """Read one IDX file (gzip or raw), checking its magic number, shape and length."""
+def _read_idx(file: Path, magic: int) -> np.ndarray:
+    """Read one IDX file (gzip or raw), checking its magic number, shape and length (not its count)."""
     opener = gzip.open if file.suffix == ".gz" else open
     try:
         with opener(file, "rb") as handle:
@@ -172,8 +174,6 @@ def _read_idx(file: Path, magic: int, count: int | None) -> np.ndarray:
             f"{file}: header promises {dims} = {expected_bytes} bytes of data, "
             f"found {len(raw) - header}; the file is truncated or padded."
         )
-    if count is not None and dims[0] != count:
-        raise MnistDataError(f"{file}: holds {dims[0]} items; MNIST's has {count}.")
     if ndim == 3 and dims[1:] != (28, 28):
         raise MnistDataError(f"{file}: images are {dims[1]}x{dims[2]}; MNIST's are 28x28.")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
@@ -193,8 +193,9 @@ def _check_arrays(arrays: dict[str, np.ndarray], origin: Path) -> None:
 
 
 def _load_idx_folder(folder: Path) -> dict[str, np.ndarray]:
+    """The four IDX files' arrays: images and labels compared first, then the counts MNIST has."""
     arrays = {
-        key: _read_idx(_idx_file(folder, stem), magic, None)
+        key: _read_idx(_idx_file(folder, stem), magic)
         for key, (stem, magic, _) in IDX_FILES.items()
     }
     _check_arrays(arrays, folder)
@@ -231,61 +232,38 @@ def _load_npz(file: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _write_atomically(target: Path, write) -> None:
-    """Write via a temporary file in the same folder, then rename: a killed write leaves no half file."""
-    write_atomically(target, write)
-
-
-def _save_cache(arrays: dict[str, np.ndarray], folder: Path) -> None:
+def _save_cache(arrays: dict[str, np.ndarray], file: Path) -> None:
     try:
-        _write_atomically(folder / CACHE_NAME, lambda h: np.savez(h, **arrays))
+        write_atomically(file, lambda h: np.savez(h, **arrays))
     except OSError:
         pass  # a read-only cache is not an error: loading simply stays slower
 
 
-def _download(url: str, target: Path, verbose: bool) -> None:
-    """Fetch `url` into `target` atomically, with a tqdm progress bar."""
-    import urllib.request
+def _download(url: str, target: Path, known_hash: str, verbose: bool) -> None:
+    """Fetch `url` into `target` with pooch, kept only if it matches `known_hash` ("md5:..." or SHA-256)."""
+    import pooch
 
-    from tqdm.auto import tqdm
-
-    def write(handle):
-        with urllib.request.urlopen(url, timeout=30) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(
-                total=total, unit="B", unit_scale=True, desc=target.name, disable=not verbose
-            ) as bar:
-                while chunk := response.read(1 << 16):
-                    handle.write(chunk)
-                    bar.update(len(chunk))
-
-    _write_atomically(target, write)
-
-
-def _digest(file: Path, algorithm: str) -> str:
-    hasher = hashlib.new(algorithm)
-    with open(file, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(chunk)
-    return hasher.hexdigest()
-
-
-def _verify(file: Path, algorithm: str, expected: str) -> None:
-    found = _digest(file, algorithm)
-    if found != expected:
-        file.unlink(missing_ok=True)
+    pooch.get_logger().setLevel("WARNING")  # the kit says itself what it downloads, and where
+    downloader = pooch.HTTPDownloader(progressbar=verbose, timeout=30)
+    try:  # streamed to a temporary file beside `target`, renamed into place once its checksum matches
+        pooch.retrieve(url, known_hash, target.name, target.parent, downloader=downloader)
+    except ValueError as exc:
+        if "hash" not in str(exc):
+            raise
+        algorithm, _, expected = known_hash.rpartition(":")
+        found = re.search(r"but got (\w+)", str(exc))
         raise MnistDataError(
-            f"{file}: {algorithm.upper()} checksum {found} does not match the official {expected}; "
-            "the download was corrupted or tampered with and has been deleted. Try again."
-        )
+            f"{target}: {(algorithm or 'sha256').upper()} checksum {found[1] if found else '?'} "
+            f"does not match the official {expected}; the download was corrupted or tampered "
+            "with and has been deleted. Try again."
+        ) from None
 
 
 def _download_mnist(folder: Path, verbose: bool) -> dict[str, np.ndarray]:
     """Download Keras' mnist.npz (else the four IDX files), verify checksums, return the arrays."""
     errors = []
     try:
-        _download(KERAS_NPZ_URL, folder / NPZ_NAME, verbose)
-        _verify(folder / NPZ_NAME, "sha256", KERAS_NPZ_SHA256)
+        _download(KERAS_NPZ_URL, folder / NPZ_NAME, KERAS_NPZ_SHA256, verbose)
         return _load_npz(folder / NPZ_NAME)
     except MnistDataError:
         raise
@@ -294,8 +272,7 @@ def _download_mnist(folder: Path, verbose: bool) -> dict[str, np.ndarray]:
     for mirror in IDX_MIRRORS:
         try:
             for stem, md5 in IDX_MD5.items():
-                _download(mirror + stem + ".gz", folder / (stem + ".gz"), verbose)
-                _verify(folder / (stem + ".gz"), "md5", md5)
+                _download(mirror + stem + ".gz", folder / (stem + ".gz"), f"md5:{md5}", verbose)
             return _load_idx_folder(folder)
         except OSError as exc:
             errors.append(f"{mirror}: {exc}")
@@ -334,7 +311,7 @@ def load_mnist(
             file=sys.stderr,
         )
         arrays = _download_mnist(source.path, verbose=True)  # long work: always show progress
-        _save_cache(arrays, source.path)
+        _save_cache(arrays, source.path / CACHE_NAME)
     elif source.kind == "npz":
         file = source.path if source.path.is_file() else source.path / NPZ_NAME
         arrays = _load_npz(file)
@@ -359,7 +336,7 @@ def _idx_fingerprint(folder: Path) -> str:
 
 
 def _load_from_idx_with_cache(folder: Path) -> dict[str, np.ndarray]:
-    """Read IDX .gz files, keeping a decompressed copy in the kit's cache keyed by the files' stats."""
+    """Read IDX .gz files, with a decoded copy in the kit's cache keyed by their stats (pooch caches only downloads)."""
     cached = cache_dir() / f"idx-{_idx_fingerprint(folder)}.npz"
     if cached.is_file():
         try:
@@ -367,10 +344,7 @@ def _load_from_idx_with_cache(folder: Path) -> dict[str, np.ndarray]:
         except MnistDataError:
             cached.unlink(missing_ok=True)
     arrays = _load_idx_folder(folder)
-    try:
-        _write_atomically(cached, lambda h: np.savez(h, **arrays))
-    except OSError:
-        pass
+    _save_cache(arrays, cached)
     return arrays
 
 

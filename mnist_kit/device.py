@@ -94,13 +94,19 @@ def torch_device(prefer: str | None = None):
     return torch.device(choose_torch_device(torch.cuda.device_count(), mps_ok, prefer))
 
 
-def configure_tensorflow(memory_growth: bool = True, mixed_precision: bool = False) -> list[str]:
-    """Set TensorFlow up for sharing a GPU; return the GPU names it sees.
+_TF_GPUS: tuple[str, ...] | None = None  # set by the first configure_tensorflow() call
+
+
+def configure_tensorflow(memory_growth: bool = True) -> tuple[str, ...]:
+    """Set TensorFlow up for sharing a GPU, once per process; return the GPU names it sees.
 
     Memory growth lets TensorFlow and PyTorch share one GPU in one kernel (otherwise
-    TensorFlow grabs all its memory). Mixed precision is only switched on when a GPU
-    exists: on a CPU it makes training slower, not faster.
+    TensorFlow grabs all its memory). It can only be set before TensorFlow first uses a
+    GPU, so only the first call configures; later calls return the names it found.
     """
+    global _TF_GPUS
+    if _TF_GPUS is not None:
+        return _TF_GPUS
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with quiet_stderr():
         import tensorflow as tf
@@ -112,11 +118,8 @@ def configure_tensorflow(memory_growth: bool = True, mixed_precision: bool = Fal
                 tf.config.experimental.set_memory_growth(gpu, True)
             except RuntimeError:
                 pass  # already initialised: growth can only be set before first use
-    if mixed_precision and gpus:
-        import keras
-
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    return [gpu.name for gpu in gpus]
+    _TF_GPUS = tuple(gpu.name for gpu in gpus)
+    return _TF_GPUS
 
 
 def set_cpu_threads(n: int | None = None) -> int:
@@ -193,7 +196,7 @@ def describe_devices() -> dict:
         info["tensorflow"] = {
             "version": tf.__version__,
             "keras": keras.__version__,
-            "gpus": gpus,
+            "gpus": list(gpus),
             "device": "GPU" if gpus else "CPU",
         }
     except ImportError as exc:

@@ -11,22 +11,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mnist_kit import config
+from mnist_kit.config import at_least_one, check_choice
 from mnist_kit.data import add_channel_axis, scale_pixels
 from mnist_kit.device import configure_tensorflow, import_tensorflow
-from mnist_kit.training import HISTORY_KEYS, Callback, History, StopFlag
+from mnist_kit.history import HISTORY_KEYS, Callback, History, StopFlag
 
-import_tensorflow()  # before keras: silences TensorFlow's start-up lines on stderr
+import_tensorflow()  # before keras: silences TensorFlow's start-up lines, sets GPU memory growth
 import keras  # noqa: E402
 
 __all__ = ["mlp", "cnn", "fit", "evaluate", "predict", "count_params", "device_name", "release"]
 
-OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "sgd": keras.optimizers.SGD,
-    "rmsprop": keras.optimizers.RMSprop,
-    "adagrad": keras.optimizers.Adagrad,
-}
-_GPUS = configure_tensorflow()  # memory growth must be set before TensorFlow touches a GPU
+OPTIMIZERS = {name: getattr(keras.optimizers, cls) for name, cls in config.OPTIMIZERS.items()}
 
 
 def mlp(hidden: Sequence[int] = (128, 64), dropout: float = 0.0) -> keras.Sequential:
@@ -73,8 +69,10 @@ def count_params(model: keras.Model) -> int:
 
 
 def device_name(model: keras.Model | None = None) -> str:
-    """ "GPU" when TensorFlow sees one, else "CPU"."""
-    return "GPU" if _GPUS else "CPU"
+    """ "GPU" or "CPU": where `model`'s weights live, or (no model) where TensorFlow would put one."""
+    if model is not None and model.weights:
+        return "GPU" if "GPU" in model.weights[0].value.device.upper() else "CPU"
+    return "GPU" if configure_tensorflow() else "CPU"  # the GPUs found when TensorFlow was imported
 
 
 def _prepare(model: keras.Model, x) -> np.ndarray:
@@ -142,11 +140,9 @@ def compile_model(
 ) -> keras.Model:
     """Compile with the tutorial recipe: the optimizer, sparse categorical cross-entropy, accuracy."""
     if isinstance(optimizer, str):
-        if optimizer.lower() not in OPTIMIZERS:
-            raise ValueError(
-                f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
-            )
-        optimizer = OPTIMIZERS[optimizer.lower()](learning_rate=lr)
+        optimizer = OPTIMIZERS[check_choice("optimizer", optimizer.lower(), OPTIMIZERS)](
+            learning_rate=lr
+        )
     model.compile(
         optimizer=optimizer,
         loss="sparse_categorical_crossentropy",
@@ -171,7 +167,9 @@ def fit(
     verbose: int = 1,
     steps_per_execution: int = 1,
     compile: bool = True,
+    tensorboard: str | None = None,
 ) -> History:
+    # Long for its public keywords and their docs, and the partial epoch a Stop leaves.
     """Compile (unless `compile=False`) and train with Keras' `model.fit`; return the kit's History.
 
     Args:
@@ -181,14 +179,16 @@ def fit(
         steps_per_execution: run this many batches per call into TensorFlow: much faster for
             small models, but callbacks and the stop flag are then checked only every that many batches.
         compile: set False to keep a compile you did yourself.
+        tensorboard: a folder ("runs/mlp") to log each epoch's metrics for TensorBoard, with
+            the same tags as the PyTorch fit (`mnist_kit.tensorboard_log`).
 
     Raises:
         ValueError: mismatched lengths, an unknown optimizer, or bad epochs/batch size.
     """
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} images but y has {len(y)} labels; they must match")
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be at least 1, got {epochs} and {batch_size}")
+    at_least_one("epochs", epochs)
+    at_least_one("batch_size", batch_size)
     if compile or not model.compiled:
         compile_model(model, optimizer, lr, steps_per_execution)
     x = _prepare(model, x)
@@ -197,6 +197,11 @@ def fit(
         validation_data = (_prepare(model, validation_data[0]), np.asarray(validation_data[1]))
     steps = (len(x) + batch_size - 1) // batch_size
     kit_cbs = [cb for cb in callbacks if isinstance(cb, Callback)]
+    if tensorboard is not None:
+        from mnist_kit.tensorboard_log import TensorBoardLog
+
+        rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+        kit_cbs.append(TensorBoardLog(tensorboard, "keras", rate))
     keras_cbs = [cb for cb in callbacks if not isinstance(cb, Callback)]
     bridge = _KitCallbacks(kit_cbs, stop, epochs, steps)
     result = model.fit(

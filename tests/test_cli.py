@@ -95,6 +95,11 @@ def test_train_prints_progress_and_accuracy_for_people():
         (["train", "--hidden", "12,x"], "comma-separated integers"),
         (["train", "--framework", "jax"], "invalid choice"),
         (["train", "--train-fraction", "1.5"], "--train-fraction must be in (0, 1]"),
+        (["train", "--channels", "32"], "--channels must be two positive numbers"),
+        (["train", "--hidden", "64,0"], "--hidden layer sizes must be positive, got [64, 0]"),
+        (["train", "--lr", "0"], "--lr must be greater than 0"),
+        (["train", "--dropout", "1"], "--dropout must be in [0, 1)"),
+        (["train", "--batch-size", "x"], "expected a whole number, got 'x'"),
     ],
 )
 def test_bad_arguments_exit_2_with_usage(args, fragment):

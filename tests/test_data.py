@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
+import http.server
 import shutil
 import struct
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,40 @@ def copy_of(mnist_dir: Path, target: Path) -> Path:
     for stem in STEMS:
         (target / f"{stem}.gz").symlink_to(mnist_dir / f"{stem}.gz")
     return target
+
+
+@pytest.fixture
+def http_folder(monkeypatch):
+    """serve(folder) -> base URL of a local HTTP server for `folder` (no network is used)."""
+    servers = []
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # a proxy in the environment must not see it
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # no request lines on stderr
+            pass
+
+    def serve(folder: Path) -> str:
+        handler = functools.partial(Quiet, directory=str(folder))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def offline_except(monkeypatch, tmp_path: Path, base_url: str) -> Path:
+    """No local copy anywhere: Keras' npz is missing from `base_url`; returns the kit cache."""
+    monkeypatch.delenv("MNIST_KIT_DATA", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "k"))
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MNIST_KIT_CACHE", str(cache))
+    monkeypatch.setattr(data, "KERAS_NPZ_URL", base_url + "absent.npz")
+    return cache
 
 
 def replace(folder: Path, stem: str, payload: bytes, compress: bool = True) -> Path:
@@ -165,6 +202,16 @@ def test_image_and_label_counts_disagree(tmp_path, mnist_dir):
         load_mnist(folder)
 
 
+def test_idx_files_of_the_wrong_size_are_not_mnist(tmp_path, mnist_dir):
+    """Do 100 test images with 100 labels (consistent, but not MNIST) give the count MNIST has?"""
+    folder = copy_of(mnist_dir, tmp_path / "m")
+    replace(folder, "t10k-images-idx3-ubyte", idx_bytes(np.zeros((100, 28, 28), np.uint8)))
+    replace(folder, "t10k-labels-idx1-ubyte", idx_bytes(np.zeros(100, np.uint8)))
+    with pytest.raises(MnistDataError, match="holds 100 items; MNIST's has 10000") as info:
+        load_mnist(folder)
+    assert "t10k-images-idx3-ubyte.gz" in str(info.value)
+
+
 def test_labels_out_of_range(tmp_path, mnist_dir):
     """Are labels above 9 rejected?"""
     folder = copy_of(mnist_dir, tmp_path / "m")
@@ -180,15 +227,17 @@ def test_corrupt_npz(tmp_path):
         load_mnist(tmp_path)
 
 
-def test_offline_without_copy_is_one_clear_error(tmp_path, monkeypatch):
-    """With no local copy and no network, is the error an MnistOfflineError that says so?"""
-    monkeypatch.delenv("MNIST_KIT_DATA", raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "k"))
-    monkeypatch.setenv("MNIST_KIT_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(data, "KERAS_NPZ_URL", (tmp_path / "absent.npz").as_uri())
-    monkeypatch.setattr(data, "IDX_MIRRORS", ((tmp_path / "absent").as_uri() + "/",))
-    with pytest.raises(MnistOfflineError, match="could not be downloaded"):
+def test_offline_without_copy_is_one_clear_error(tmp_path, monkeypatch, http_folder):
+    """With no local copy and nothing to download, is the error an MnistOfflineError that says so?"""
+    (tmp_path / "empty").mkdir()
+    base = http_folder(tmp_path / "empty")  # every file: 404 Not Found
+    offline_except(monkeypatch, tmp_path, base)
+    monkeypatch.setattr(
+        data, "IDX_MIRRORS", (base + "absent/", "http://127.0.0.1:9/")
+    )  # 404, refused
+    with pytest.raises(MnistOfflineError, match="could not be downloaded") as info:
         load_mnist()
+    assert "absent.npz" in str(info.value) and "127.0.0.1:9" in str(info.value)
     with pytest.raises(MnistOfflineError, match="download=False"):
         load_mnist(download=False)
     assert not list((tmp_path / "cache").glob("*")) if (tmp_path / "cache").exists() else True
@@ -198,67 +247,70 @@ def md5(file: Path) -> str:
     return hashlib.md5(file.read_bytes()).hexdigest()
 
 
-def test_download_verifies_and_caches(tmp_path, monkeypatch, mnist_dir, mnist):
+def test_download_verifies_and_caches(tmp_path, monkeypatch, mnist_dir, mnist, http_folder):
     """Does the download path fetch, verify checksums, cache, and then load from the cache?"""
     mirror = tmp_path / "mirror"
     shutil.copytree(mnist_dir, mirror, ignore=shutil.ignore_patterns("*.md"))
-    monkeypatch.delenv("MNIST_KIT_DATA", raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "k"))
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("MNIST_KIT_CACHE", str(cache))
-    monkeypatch.setattr(data, "KERAS_NPZ_URL", (tmp_path / "absent.npz").as_uri())
-    monkeypatch.setattr(data, "IDX_MIRRORS", (mirror.as_uri() + "/",))
+    base = http_folder(mirror)
+    cache = offline_except(monkeypatch, tmp_path, base)
+    monkeypatch.setattr(data, "IDX_MIRRORS", (base,))
     monkeypatch.setattr(data, "IDX_MD5", {stem: md5(mirror / f"{stem}.gz") for stem in STEMS})
     (_, _), (x_test, _) = load_mnist()
     np.testing.assert_array_equal(x_test, mnist[1][0])
     assert (cache / data.CACHE_NAME).is_file()
     assert data.find_mnist().kind == "idx"  # the verified .gz files now sit in the kit cache
-    assert not list(cache.glob("*.part"))
+    assert not [p.name for p in cache.iterdir() if p.name.startswith(".") or "tmp" in p.name]
 
 
-def test_failed_checksum_deletes_the_download(tmp_path, monkeypatch, mnist_dir):
-    """Is a download whose checksum fails deleted, with an error naming the file?"""
+def test_keras_npz_download_is_checked_by_sha256(tmp_path, monkeypatch, mnist, http_folder):
+    """Is Keras' mnist.npz, the first choice, fetched, checked by its SHA-256 and loaded?"""
+    served = tmp_path / "served"
+    served.mkdir()
+    (x_train, y_train), (x_test, y_test) = mnist
+    npz = served / "mnist.npz"
+    np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    base = http_folder(served)
+    cache = offline_except(monkeypatch, tmp_path, base)
+    monkeypatch.setattr(data, "KERAS_NPZ_URL", base + "mnist.npz")
+    monkeypatch.setattr(data, "KERAS_NPZ_SHA256", hashlib.sha256(npz.read_bytes()).hexdigest())
+    monkeypatch.setattr(data, "IDX_MIRRORS", ())  # the npz alone must do
+    (_, _), (got, _) = load_mnist()
+    np.testing.assert_array_equal(got, x_test)
+    assert (cache / "mnist.npz").is_file() and data.find_mnist().kind == "npz"
+
+
+def test_failed_checksum_deletes_the_download(tmp_path, monkeypatch, mnist_dir, http_folder):
+    """Is a download whose checksum fails deleted, with an error naming the file and both sums?"""
     mirror = tmp_path / "mirror"
     shutil.copytree(mnist_dir, mirror, ignore=shutil.ignore_patterns("*.md"))
-    monkeypatch.delenv("MNIST_KIT_DATA", raising=False)
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "k"))
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("MNIST_KIT_CACHE", str(cache))
-    monkeypatch.setattr(data, "KERAS_NPZ_URL", (tmp_path / "absent.npz").as_uri())
-    monkeypatch.setattr(data, "IDX_MIRRORS", (mirror.as_uri() + "/",))
+    base = http_folder(mirror)
+    cache = offline_except(monkeypatch, tmp_path, base)
+    monkeypatch.setattr(data, "IDX_MIRRORS", (base,))
     # The shared copy was re-gzipped, so the official MD5s must fail here.
-    with pytest.raises(MnistDataError, match="checksum") as info:
+    with pytest.raises(MnistDataError, match="MD5 checksum") as info:
         load_mnist()
-    assert "train-images-idx3-ubyte.gz" in str(info.value)
-    assert not (cache / "train-images-idx3-ubyte.gz").exists()
-    assert not list(cache.glob("*.part")) and not list(cache.glob(".*.part"))
+    found = md5(mirror / "train-images-idx3-ubyte.gz")
+    assert str(cache / "train-images-idx3-ubyte.gz") in str(info.value)
+    assert (
+        f"checksum {found} does not match the official {data.IDX_MD5['train-images-idx3-ubyte']}"
+        in str(info.value)
+    )
+    assert list(cache.iterdir()) == []  # neither the file nor a temporary one
 
 
 def test_interrupted_download_leaves_no_file(tmp_path, monkeypatch):
     """Does a download killed half-way leave neither the target nor a temporary file?"""
+    import pooch
 
-    class Boom:
-        headers = {"Content-Length": "1000"}
-        reads = 0
+    def half_then_boom(downloader, url, output_file, pooch_instance, check_only=False):
+        with open(output_file, "wb") as handle:
+            handle.write(b"x" * 100)
+        raise KeyboardInterrupt  # what Ctrl-C or a kill mid-download looks like
 
-        def read(self, n):
-            self.reads += 1
-            if self.reads > 2:
-                raise KeyboardInterrupt  # what Ctrl-C or a kill mid-download looks like
-            return b"x" * 100
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *a):
-            return False
-
-    import urllib.request
-
-    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Boom())
+    monkeypatch.setattr(pooch.HTTPDownloader, "__call__", half_then_boom)
     target = tmp_path / "mnist.npz"
     with pytest.raises(KeyboardInterrupt):
-        data._download("https://example.invalid/mnist.npz", target, verbose=False)
+        data._download("https://example.invalid/mnist.npz", target, "0" * 64, verbose=False)
     assert list(tmp_path.iterdir()) == []
 
 

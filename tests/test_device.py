@@ -94,3 +94,18 @@ def test_set_cpu_threads_configures_torch():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_tensorflow_is_configured_once():
+    """After importing the Keras side, does configure_tensorflow return what it found, not ask again?"""
+    code = (
+        "import mnist_kit.keras_kit, tensorflow as tf;"
+        "from mnist_kit.device import configure_tensorflow;"
+        "found = configure_tensorflow();"
+        "tf.config.list_physical_devices = lambda *a: 1 / 0;"  # a second look would fail
+        "assert configure_tensorflow() is found and isinstance(found, tuple);"
+        "print(mnist_kit.keras_kit.device_name())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() in ("CPU", "GPU")

@@ -99,3 +99,46 @@ def test_wrong_files_and_missing_recipes_are_clear_errors(tmp_path):
         load(tmp_path / "other.pt")
     with pytest.raises(FileNotFoundError, match="no saved model"):
         load(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("framework", ["torch", pytest.param("keras", marks=pytest.mark.slow)])
+def test_train_save_then_predict_reads_a_drawn_digit(tmp_path, framework):
+    """`mnist-kit train --save` then `mnist-kit predict MODEL digit.png`: the right digit, ten
+    probabilities summing to 1, and the TensorBoard folder written on the way."""
+    import json
+
+    from PIL import Image
+
+    suffix = ".pt" if framework == "torch" else ".keras"
+    model = tmp_path / f"mlp{suffix}"
+    trained = subprocess.run(
+        [sys.executable, "-m", "mnist_kit.cli", "train", "--framework", framework, "--epochs", "2",
+         "--train-fraction", "0.25", "--save", str(model), "--tensorboard", str(tmp_path / "runs"),
+         "--json", "--quiet"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert json.loads(trained.stdout)["saved"] == str(model) and model.is_file()
+    assert list((tmp_path / "runs").glob("events.out.tfevents.*"))
+    (_, _), (x_test, y_test) = load_mnist()
+    names = []
+    for i in range(5):  # dark ink on white paper, three times the size, as a photo would be
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray(255 - x_test[i]).resize((84, 84)).save(path)
+        names.append(str(path))
+    read = subprocess.run([sys.executable, "-m", "mnist_kit.cli", "predict", str(model), *names,
+                           "--json"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert read.returncode == 0, read.stderr[-3000:]
+    rows = [json.loads(line) for line in read.stdout.splitlines()]
+    assert [r["image"] for r in rows] == names
+    assert all(abs(sum(r["probabilities"]) - 1) < 1e-3 for r in rows)
+    assert sum(r["digit"] == int(y) for r, y in zip(rows, y_test[:5], strict=True)) >= 4
+
+
+def test_predict_and_save_errors_are_one_line(tmp_path):
+    wrong = subprocess.run([sys.executable, "-m", "mnist_kit.cli", "train", "--save", "m.keras",
+                            "--framework", "torch"], capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert wrong.returncode == 2 and "a torch model is saved as a .pt file" in wrong.stderr
+    missing = subprocess.run([sys.executable, "-m", "mnist_kit.cli", "predict", "none.pt", "x.png"],
+                             capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert missing.returncode == 2 and "no saved model at none.pt" in missing.stderr

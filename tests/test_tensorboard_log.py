@@ -86,3 +86,43 @@ def test_tensorboard_serves_the_logged_curves_over_http(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize("framework", ["torch", pytest.param("keras", marks=pytest.mark.slow)])
+def test_fit_with_tensorboard_logs_exactly_its_history(tmp_path, framework):
+    """`fit(..., tensorboard=DIR)` in each kit: the event files read back equal the History."""
+    from mnist_kit import keras_kit, torch_kit
+    from mnist_kit.data import load_mnist
+
+    (x, y), _ = load_mnist()
+    kit = torch_kit if framework == "torch" else keras_kit
+    model = kit.mlp(hidden=(16,))
+    history = kit.fit(model, x[:2000], y[:2000], epochs=2, batch_size=100, verbose=0,
+                      validation_data=(x[2000:2500], y[2000:2500]), lr=2e-3,
+                      tensorboard=str(tmp_path / framework))  # fmt: skip
+    scalars = read_scalars(tmp_path / framework)
+    assert sorted(scalars) == sorted(SCALAR_TAGS)
+    for key, values in history.history.items():
+        assert [step for step, _ in scalars[key]] == [0, 1], key
+        np.testing.assert_allclose([v for _, v in scalars[key]], values, rtol=1e-6)
+    np.testing.assert_allclose([v for _, v in scalars["learning_rate"]], [2e-3, 2e-3], rtol=1e-6)
+
+
+def test_the_playground_logs_each_run_in_its_own_folder(tmp_path):
+    """Two playground runs with log_dir: one TensorBoard run each, named by number and model."""
+    from mnist_kit.data import load_mnist
+    from mnist_kit.widgets.live import LiveState
+    from mnist_kit.widgets.session import Session
+    from mnist_kit.widgets.settings import Settings
+
+    (x, y), test = load_mnist()
+    small = ((x[:3000], y[:3000]), (test[0][:500], test[1][:500]))
+    session = Session(load_data=lambda: small, log_dir=str(tmp_path / "runs"))
+    for neurons in (16, 32):
+        settings = Settings(framework="torch", neurons=neurons, layers=1, epochs=2)
+        record = session.run(settings, LiveState(), None)
+        assert record.status != "failed", record.error
+    folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert folders == ["run-01-torch-mlp", "run-02-torch-mlp"]
+    for folder in folders:
+        assert [s for s, _ in read_scalars(tmp_path / "runs" / folder)["val_loss"]] == [0, 1]

@@ -352,6 +352,21 @@ def test_estimate_times_real_calls_of_the_backend(fake):
     assert estimate_seconds(three, one.step_seconds, one.eval_seconds_per_image) > one.seconds
 
 
+def test_worker_runs_jobs_in_order_and_keeps_errors_on_their_future():
+    """Does one daemon thread run jobs in turn, keep a failure on its Future, and go on?"""
+    import threading
+
+    from mnist_kit.widgets.worker import Worker
+
+    worker, ran = Worker("test-worker"), []
+    first = worker.submit(lambda: ran.append(threading.current_thread().name) or 1)
+    broken = worker.submit(lambda: 1 / 0)
+    last = worker.submit(lambda: ran.append(threading.current_thread().name) or 3)
+    assert last.result(timeout=5) == 3 and first.result() == 1
+    assert isinstance(broken.exception(), ZeroDivisionError)
+    assert ran == ["test-worker", "test-worker"] and worker._thread.daemon
+
+
 # ----- the dashboard, built for real without a front-end ---------------------------------------
 
 

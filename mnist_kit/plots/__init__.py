@@ -2,7 +2,7 @@
 
 The figures are made without pyplot, so they work headless (Agg), never leak open
 figures, and show up in Jupyter when they are the last value of a cell. Histories
-may be a Keras History, an `mnist_kit.training.History`, or a dict of metric lists.
+may be a Keras History, an `mnist_kit.history.History`, or a dict of metric lists.
 """
 
 from mnist_kit.analysis import find_misclassified, misclassified

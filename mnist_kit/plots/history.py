@@ -7,12 +7,14 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from mnist_kit import config
+from mnist_kit.history import as_history_dict
 from mnist_kit.plots._common import new_figure
-from mnist_kit.training import as_history_dict
 
 __all__ = ["plot_history", "plot_optimizers", "compare_optimizers", "OPTIMIZERS"]
 
-OPTIMIZERS = ("sgd", "adam", "rmsprop", "adagrad")
+# The kit's optimizers, plain SGD first: the baseline the others are compared with.
+OPTIMIZERS = ("sgd", *(name for name in config.OPTIMIZERS if name != "sgd"))
 
 
 def _is_single_history(value: Any) -> bool:
@@ -51,7 +53,7 @@ def plot_history(
     """Training (solid) and validation (dashed) curves, one panel per metric, runs overlaid.
 
     Args:
-        history_or_list: a Keras History, an `mnist_kit.training.History`, a dict of metric
+        history_or_list: a Keras History, an `mnist_kit.history.History`, a dict of metric
             lists, a list of those (runs to compare), or a dict mapping run names to them.
         labels: one name per run for the legend.
         metrics: which metrics get a panel; "val_<metric>" is drawn too when recorded.

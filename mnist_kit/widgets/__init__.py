@@ -29,10 +29,11 @@ __all__ = [
 ]
 
 
-def playground(**settings) -> dict | None:
+def playground(log_dir: str | None = None, **settings) -> dict | None:
     """Show the playground dashboard in this notebook cell (keyword arguments set the sliders).
 
     Example: `playground(neurons=64, epochs=2, framework="keras")`; see `Settings` for the names.
+    `log_dir="runs"` logs every run there for TensorBoard (`%tensorboard --logdir runs`).
     Without a Jupyter kernel it prints why and returns `static_report(...)`'s figures.
     """
     start = Settings(**settings)
@@ -47,7 +48,7 @@ def playground(**settings) -> dict | None:
 
     from mnist_kit.widgets.dashboard import Playground
 
-    display(Playground(settings=start).widget)
+    display(Playground(settings=start, log_dir=log_dir).widget)
     return None
 
 

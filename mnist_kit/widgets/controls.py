@@ -7,6 +7,7 @@ import ipywidgets as w
 from mnist_kit.widgets.settings import (
     BATCH_SIZES,
     FRAMEWORKS,
+    MODELS,
     OPTIMIZERS,
     Settings,
     count_params,
@@ -35,6 +36,7 @@ class Controls:
     """Every setting a learner can change, laid out as one column."""
 
     def __init__(self, start: Settings) -> None:
+        # Long: one block per control, in the order they are shown.
         self.framework = _tag(
             w.Dropdown(
                 options=[(label, key) for key, label in FRAMEWORKS.items()],
@@ -46,7 +48,7 @@ class Controls:
         )
         self.model = _tag(
             w.Dropdown(
-                options=[("MLP (dense layers)", "mlp"), ("CNN (convolutions)", "cnn")],
+                options=[(label, key) for key, label in MODELS.items()],
                 value=start.model,
                 description="Model",
                 **_common(),

@@ -13,11 +13,12 @@ from __future__ import annotations
 import base64
 import html
 import time
+from concurrent import futures
 from pathlib import Path
 
 import ipywidgets as w
 
-from mnist_kit.training import StopFlag
+from mnist_kit.history import StopFlag
 from mnist_kit.widgets.charts import blank_png, live_curve_png, overlay_png
 from mnist_kit.widgets.controls import Controls
 from mnist_kit.widgets.live import LiveState
@@ -25,7 +26,7 @@ from mnist_kit.widgets.results import DigitPanel, MistakesPanel
 from mnist_kit.widgets.runs import RunRecord, runs_table_html, runs_to_csv
 from mnist_kit.widgets.session import Session
 from mnist_kit.widgets.settings import FRAMEWORKS, Settings, format_seconds
-from mnist_kit.widgets.worker import Job, painter, trainer
+from mnist_kit.widgets.worker import painter, trainer
 
 __all__ = ["Playground", "NO_WIDGETS_TEXT"]
 
@@ -62,6 +63,7 @@ class Playground:
         session: the engine (data, training, runs); a fresh one by default.
         csv_path: where "Export CSV" writes, relative to the kernel's folder (the notebook's).
         preload: start loading MNIST in the background as soon as the dashboard is built.
+        log_dir: log every run under this folder for TensorBoard (`Session`'s log_dir).
     """
 
     def __init__(
@@ -70,11 +72,12 @@ class Playground:
         session: Session | None = None,
         csv_path: str | Path = "playground_runs.csv",
         preload: bool = True,
+        log_dir: str | None = None,
     ) -> None:
-        self.session = session or Session()
+        self.session = session or Session(log_dir=log_dir)
         self.csv_path = Path(csv_path)
         self.controls = Controls(settings or Settings())
-        self._busy_job: Job | None = None  # the display job of a run, or an estimate
+        self._busy_job: futures.Future | None = None  # the display job of a run, or an estimate
         self._live: LiveState | None = None
         self._stop: StopFlag | None = None
         self._estimated: Settings | None = None
@@ -85,6 +88,7 @@ class Playground:
 
     # ----- layout -------------------------------------------------------------------------
     def _build(self) -> None:
+        # Long: every widget of the layout, built in the order a learner reads them.
         self.train_button = w.Button(description="Train", button_style="success", icon="play")
         self.stop_button = w.Button(
             description="Stop", button_style="danger", icon="stop", disabled=True
@@ -168,7 +172,7 @@ class Playground:
 
     @property
     def running(self) -> bool:
-        return self._busy_job is not None and not self._busy_job.finished
+        return self._busy_job is not None and not self._busy_job.done()
 
     def _preload(self) -> None:
         try:
@@ -226,7 +230,7 @@ class Playground:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the current run (and its display) is finished; True if it finished."""
         job = self._busy_job
-        return job is None or job.wait(timeout)
+        return job is None or not futures.wait([job], timeout).not_done
 
     def estimate(self) -> None:
         """Time a few real batches in the background and show the predicted training time."""
@@ -265,13 +269,13 @@ class Playground:
         return self.csv_path
 
     # ----- the follower thread ------------------------------------------------------------
-    def _follow(self, settings: Settings, live: LiveState, job: Job) -> None:
+    def _follow(self, settings: Settings, live: LiveState, job: futures.Future) -> None:
         """Mirror the run's progress into the widgets until it ends, then show its results."""
         title = f"Run #{len(self.session.runs) + 1}: {settings.describe()}"
         seen, drawn_points, drawn_val, drawn_at = -1, 0, 0, 0.0
         try:
             while True:
-                finished = job.finished
+                finished = job.done()
                 snap = live.snapshot()
                 if snap["version"] != seen:
                     seen = snap["version"]
@@ -290,13 +294,14 @@ class Playground:
                 if finished:
                     break
                 time.sleep(TICK)
-            record = job.result
+            error = job.exception()
+            record = None if error is not None else job.result()
             if record is not None:
                 self._show_result(record, live.snapshot(), title)
             status = (
                 self._result_text(record)
                 if record is not None
-                else f"<span style='color:#c00'>The run ended without a record: {job.error}</span>"
+                else f"<span style='color:#c00'>The run ended without a record: {error}</span>"
             )
         except Exception as err:  # noqa: BLE001 - a drawing error must not leave buttons dead
             status = f"<span style='color:#c00'>Display error: {type(err).__name__}: {err}</span>"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from mnist_kit.training import Callback, StopFlag
+from mnist_kit.history import Callback, StopFlag
 
 __all__ = ["LiveState", "LiveCallback", "POINTS_PER_EPOCH"]
 

@@ -7,16 +7,18 @@ tested in plain Python with a fake backend (see tests/test_widgets.py).
 from __future__ import annotations
 
 import gc
-import importlib
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mnist_kit.training import Callback, StopFlag
+from mnist_kit.config import load_backend
+from mnist_kit.history import Callback, StopFlag
+from mnist_kit.training import train
 from mnist_kit.widgets.live import LiveCallback, LiveState
 from mnist_kit.widgets.runs import RunRecord
 from mnist_kit.widgets.settings import FRAMEWORKS, Settings, estimate_seconds, format_seconds
@@ -36,19 +38,6 @@ def shared_mnist() -> tuple:
 
             _DATA = load_mnist()
         return _DATA
-
-
-def import_backend(framework: str):
-    """`mnist_kit.torch_kit` or `mnist_kit.keras_kit` (imports the framework the first time)."""
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"unknown framework {framework!r}; choose one of {', '.join(FRAMEWORKS)}")
-    return importlib.import_module(f"mnist_kit.{framework}_kit")
-
-
-def _default_train(*args, **kwargs):
-    from mnist_kit.training import train
-
-    return train(*args, **kwargs)
 
 
 @dataclass
@@ -115,15 +104,19 @@ class Session:
         load_data: returns `((x_train, y_train), (x_test, y_test))`; MNIST, cached, by default.
         train_fn: `mnist_kit.training.train` or a stand-in with the same signature.
         load_backend: framework name -> module with mlp/cnn/fit/evaluate/predict/release.
+        log_dir: when given, each run logs to `log_dir/run-NN-<framework>-<model>` for
+            TensorBoard, so `tensorboard --logdir log_dir` compares the runs.
     """
 
     def __init__(
         self,
         load_data: Callable[[], tuple] = shared_mnist,
-        train_fn: Callable[..., Any] = _default_train,
-        load_backend: Callable[[str], Any] = import_backend,
+        train_fn: Callable[..., Any] = train,
+        load_backend: Callable[[str], Any] = load_backend,
+        log_dir: str | None = None,
     ) -> None:
         self.load_data, self.train_fn, self.load_backend = load_data, train_fn, load_backend
+        self.log_dir = log_dir
         self.runs: list[RunRecord] = []
         self.latest: LatestRun | None = None
         self.busy = threading.Lock()  # one training or estimate at a time
@@ -168,6 +161,10 @@ class Session:
         backend = self.load_backend(settings.framework)
         self.release_model()  # the previous model goes before the next one is built
         live.set_phase("Building the model…")
+        logging = {}
+        if self.log_dir is not None:
+            name = f"run-{number:02d}-{settings.framework}-{settings.model}"
+            logging["tensorboard"] = str(Path(self.log_dir) / name)
         result = self.train_fn(
             settings.framework,
             settings.model,
@@ -175,6 +172,7 @@ class Session:
             callbacks=[LiveCallback(live, stop)],
             stop=stop,
             verbose=0,
+            **logging,
             **settings.train_kwargs(),
         )
         live.set_phase("Measuring on the test images…")
@@ -210,10 +208,7 @@ class Session:
             stop = StopFlag()
             timer = _StepTimer(stop)
             n = min(len(x_train), settings.batch_size * (timer.warmup + timer.wanted + 1))
-            if settings.model == "mlp":
-                model = backend.mlp(hidden=settings.hidden, dropout=settings.dropout)
-            else:
-                model = backend.cnn(channels=settings.channels, dropout=settings.dropout)
+            model = settings.train_config().build_model(backend)
             try:
                 backend.fit(
                     model,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, replace
 
+from mnist_kit.config import FRAMEWORKS, MODELS, OPTIMIZERS, TrainConfig, at_least_one
+
 __all__ = [
     "Settings",
     "FRAMEWORKS",
@@ -18,27 +20,27 @@ __all__ = [
     "format_seconds",
 ]
 
-FRAMEWORKS = {"torch": "PyTorch", "keras": "Keras"}
-MODELS = {"mlp": "MLP (dense layers)", "cnn": "CNN (convolutions)"}
-OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad")
 BATCH_SIZES = tuple(2**k for k in range(3, 11))  # 8 .. 1024
-TRAIN_POOL = 48_000  # 60,000 training images minus the 20% held out for validation
-VAL_IMAGES = 12_000
+VAL_IMAGES = round(60_000 * TrainConfig.val_fraction)  # held out for validation: 12,000
+TRAIN_POOL = 60_000 - VAL_IMAGES  # what is left to train on: 48,000
 TEST_IMAGES = 10_000
 CNN_DENSE = 128  # the kit's cnn() default dense layer
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything one playground run is trained with (a CNN ignores `layers` and `neurons`)."""
+    """Everything one playground run is trained with (a CNN ignores `layers` and `neurons`).
+
+    The sliders' starting values; the ranges are checked by the `TrainConfig` it builds.
+    """
 
     framework: str = "torch"
     model: str = "mlp"
-    layers: int = 1
+    layers: int = 1  # one hidden layer: the simplest MLP worth watching
     neurons: int = 128
     filters: int = 32  # CNN: channels of the first convolution; the second has twice as many
-    epochs: int = 3
-    batch_size: int = 128
+    epochs: int = 3  # a first run that ends within a minute on a laptop
+    batch_size: int = 128  # large enough for quick epochs, small enough to learn in 3
     lr: float = 1e-3
     dropout: float = 0.0
     optimizer: str = "adam"
@@ -46,25 +48,9 @@ class Settings:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        if self.framework not in FRAMEWORKS:
-            raise ValueError(
-                f"framework must be one of {', '.join(FRAMEWORKS)}, got {self.framework!r}"
-            )
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"
-            )
-        for name in ("layers", "neurons", "filters", "epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not 0.0 < self.train_fraction <= 1.0:
-            raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        for name in ("layers", "neurons", "filters"):
+            at_least_one(name, int(getattr(self, name)))
+        self.train_config()  # checks every other setting
 
     @property
     def hidden(self) -> tuple[int, ...]:
@@ -74,19 +60,26 @@ class Settings:
     def channels(self) -> tuple[int, int]:
         return (int(self.filters), 2 * int(self.filters))
 
+    def train_config(self) -> TrainConfig:
+        """The run these settings describe, as the `TrainConfig` that `training.train` takes."""
+        return TrainConfig(
+            framework=self.framework,
+            model=self.model,
+            epochs=int(self.epochs),
+            batch_size=int(self.batch_size),
+            hidden=self.hidden,
+            channels=self.channels,
+            dropout=float(self.dropout),
+            lr=float(self.lr),
+            optimizer=self.optimizer,
+            seed=int(self.seed),
+            train_fraction=float(self.train_fraction),
+        )
+
     def train_kwargs(self) -> dict:
-        """Keyword arguments for `mnist_kit.training.train`."""
-        return {
-            "epochs": int(self.epochs),
-            "batch_size": int(self.batch_size),
-            "hidden": self.hidden,
-            "channels": self.channels,
-            "dropout": float(self.dropout),
-            "lr": float(self.lr),
-            "optimizer": self.optimizer,
-            "seed": int(self.seed),
-            "train_fraction": float(self.train_fraction),
-        }
+        """Keyword arguments for `mnist_kit.training.train` (every setting but framework and model)."""
+        fields = asdict(self.train_config())
+        return {k: v for k, v in fields.items() if k not in ("framework", "model", "val_fraction")}
 
     def describe(self) -> str:
         """A short name for legends and tables, e.g. "MLP 2x128" or "CNN 32-64"."""
@@ -118,8 +111,8 @@ def count_params(settings: Settings) -> int:
 
 
 def train_images(settings: Settings) -> int:
-    """How many images one epoch sees (the same rule as `training.train`)."""
-    return max(int(settings.batch_size), int(round(TRAIN_POOL * settings.train_fraction)))
+    """How many images one epoch sees (the rule `training.train` follows)."""
+    return settings.train_config().train_images(TRAIN_POOL)
 
 
 def steps_per_epoch(settings: Settings) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mnist_kit.training import StopFlag
+from mnist_kit.history import StopFlag
 from mnist_kit.widgets.live import LiveState
 from mnist_kit.widgets.session import Session
 from mnist_kit.widgets.settings import Settings

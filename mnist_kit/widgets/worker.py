@@ -3,6 +3,7 @@
 Training always happens on the same thread: a fresh thread per run made glibc give each
 run's thread its own memory arena, and resident memory climbed for ~15 runs (470 -> 700 MB
 for a 4x512 MLP in PyTorch) before levelling off; one reused thread stays flat after 3 runs.
+Each job is a `concurrent.futures.Future`: `done()`, `result()`, `exception()`, `wait()`.
 """
 
 from __future__ import annotations
@@ -10,50 +11,39 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
-__all__ = ["Worker", "Job", "trainer", "painter"]
-
-
-class Job:
-    """One submitted call: wait on it with `wait()`, then read `.result` or `.error`."""
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        self.fn = fn
-        self.result: Any = None
-        self.error: BaseException | None = None
-        self.done = threading.Event()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self.done.wait(timeout)
-
-    @property
-    def finished(self) -> bool:
-        return self.done.is_set()
+__all__ = ["Worker", "trainer", "painter"]
 
 
 class Worker:
-    """A daemon thread that runs submitted jobs in order (a daemon, so it never delays exit)."""
+    """A daemon thread that runs submitted jobs in order (a daemon, so it never delays exit).
+
+    Not a `ThreadPoolExecutor(max_workers=1)`: Python joins an executor's thread at exit,
+    so a kernel shut down mid-training would wait for the whole run to end.
+    """
 
     def __init__(self, name: str) -> None:
-        self._queue: queue.Queue[Job] = queue.Queue()
+        self._queue: queue.Queue[tuple[Future, Callable[[], Any]]] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, fn: Callable[[], Any]) -> Job:
-        job = Job(fn)
-        self._queue.put(job)
-        return job
+    def submit(self, fn: Callable[[], Any]) -> Future:
+        """Queue `fn()` to run after the jobs before it; its Future holds the result or error."""
+        future: Future = Future()
+        self._queue.put((future, fn))
+        return future
 
     def _loop(self) -> None:
         while True:
-            job = self._queue.get()
+            future, fn = self._queue.get()
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while it waited
             try:
-                job.result = job.fn()
-            except BaseException as err:  # noqa: BLE001 - kept on the job; the thread lives on
-                job.error = err
-            finally:
-                job.done.set()
+                future.set_result(fn())
+            except BaseException as err:  # noqa: BLE001 - kept on the future; the thread lives on
+                future.set_exception(err)
 
 
 _LOCK = threading.Lock()
