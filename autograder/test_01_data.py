@@ -6,7 +6,7 @@ Run by `mnist-kit grade --assignment 01-data ...`; by hand on a kept artifact fo
 
 import numpy as np
 
-from mnist_kit.grading.spec import Call, expect, graded
+from mnist_kit.grading.declare import Call, expect, graded
 from mnist_kit.grading.suites.data import *  # noqa: F403 - the visible tests and their probes
 from mnist_kit.grading.suites.data import _IMAGES, _LABELS, expect_split, image_ids, unpack_split
 

@@ -1,7 +1,7 @@
 """Assignment 3, a CNN in Keras: the visible tests shipped with the kit, plus hidden tests."""
 
-from mnist_kit.grading.checks import expect_class_recall
-from mnist_kit.grading.spec import graded
+from mnist_kit.grading.declare import graded
+from mnist_kit.grading.expectations import expect_class_recall
 from mnist_kit.grading.suites.keras_cnn import *  # noqa: F403 - the visible tests
 
 

@@ -1,6 +1,6 @@
 """Assignment 4, the MLP and CNN in PyTorch: the visible tests shipped with the kit, plus hidden tests."""
 
-from mnist_kit.grading.spec import TrainRun, graded
+from mnist_kit.grading.declare import TrainRun, graded
 from mnist_kit.grading.suites.pytorch import *  # noqa: F403 - the visible tests and their probes
 from mnist_kit.grading.suites.pytorch import expect_loss_falls, training_batch
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mnist_kit.grading.spec import Call, graded
+from mnist_kit.grading.declare import Call, graded
 from mnist_kit.grading.suites.errors import *  # noqa: F403 - the visible tests and their probes
 from mnist_kit.grading.suites.errors import (
     expect_confusion,

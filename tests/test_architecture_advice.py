@@ -11,8 +11,12 @@ from types import SimpleNamespace
 import pytest
 
 from mnist_kit.grading.architecture import Step, align, parse_layers, parse_spec
-from mnist_kit.grading.checks import expect_activations, expect_layer_kinds, expect_layer_sizes
-from mnist_kit.grading.spec import Fail
+from mnist_kit.grading.declare import Fail
+from mnist_kit.grading.expectations import (
+    expect_activations,
+    expect_layer_kinds,
+    expect_layer_sizes,
+)
 from mnist_kit.grading.suites import keras_cnn, keras_mlp, pytorch
 
 MLP = keras_mlp.LAYERS
@@ -228,7 +232,7 @@ def _keras_model(keras, hidden):
 
 def test_real_keras_models_get_the_missing_and_extra_layers_named(keras):
     """Do real Keras models without Dense(64), or with an extra Dense(32), get the right layer named?"""
-    from mnist_kit.grading.architecture import describe_keras
+    from mnist_kit.grading.model_layers import describe_keras
 
     missing = SimpleNamespace(layers=describe_keras(_keras_model(keras, (128,))), framework="keras")
     assert _message(expect_layer_kinds, missing, MLP).startswith(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_kit.grading.batch import Submission, already_graded
+from mnist_kit.grading.batch import QueuedFile, already_graded
 from mnist_kit.grading.classroom import UsageError, expand, intake, write_canvas, write_moodle
 from mnist_kit.grading.engine import SubmissionError, read_submission
 from mnist_kit.grading.report import feedback_markdown, gradebook_rows
@@ -178,7 +178,7 @@ def test_identical_files_of_two_students_are_graded_once_and_reported(tmp_path):
 
 def test_resuming_does_not_reuse_rows_of_another_assignment():
     """A gradebook holding the same file graded as 02 does not count as graded for 01."""
-    submission = Submission("a.ipynb", Path("a.ipynb"), "abc")
+    submission = QueuedFile("a.ipynb", Path("a.ipynb"), "abc")
     rows = {"a.ipynb": [{"sha256": "abc", "assignment": "02-keras-mlp", "test": "TOTAL"}]}
     assert already_graded([submission], rows, "01-data") == ([], [submission])
     assert already_graded([submission], rows, "02-keras-mlp") == ([submission], [])

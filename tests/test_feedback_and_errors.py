@@ -24,10 +24,10 @@ from mnist_kit.grading.assignments import (
     suite_module,
 )
 from mnist_kit.grading.check import live_submission
-from mnist_kit.grading.export import to_arrays
+from mnist_kit.grading.declare import Fail
+from mnist_kit.grading.in_kernel import to_arrays
 from mnist_kit.grading.report import feedback_html, feedback_markdown
 from mnist_kit.grading.results import GradeResult, TestResult, run_tests
-from mnist_kit.grading.spec import Fail
 from mnist_kit.grading.submission import _rebuild
 from mnist_kit.grading.suites.errors import expect_most_confused, expect_title, read_title
 

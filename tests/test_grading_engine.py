@@ -58,8 +58,8 @@ def test_graded_test_cells_are_not_run_by_the_grader():
 def test_sandbox_choices_pick_the_launcher(monkeypatch):
     """Do sandbox="none"/"limited"/"bubblewrap" give those launchers, and is a missing bubblewrap explained?"""
     from mnist_kit.grading import sandbox
-    from mnist_kit.grading.engine import make_launcher
     from mnist_kit.grading.kernel import LocalKernel
+    from mnist_kit.grading.sandbox import make_launcher
 
     assert isinstance(make_launcher("none"), LocalKernel)
     limited = make_launcher("limited", memory_mb=2048)

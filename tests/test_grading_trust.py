@@ -17,10 +17,15 @@ import pytest
 
 from mnist_kit.grading.assignments import ASSIGNMENTS, collect_tests, find_autograder, load_module
 from mnist_kit.grading.check import Points, live_submission
-from mnist_kit.grading.checks import Recipe, expect_accuracy, expect_fit_history, training_note
-from mnist_kit.grading.export import count_optimizer_steps
+from mnist_kit.grading.declare import Fail
+from mnist_kit.grading.expectations import (
+    Recipe,
+    expect_accuracy,
+    expect_fit_history,
+    training_note,
+)
+from mnist_kit.grading.in_kernel import count_optimizer_steps
 from mnist_kit.grading.questions import HIDDEN_POINTS, QUESTION_TITLES
-from mnist_kit.grading.spec import Fail
 from mnist_kit.grading.suites import keras_mlp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,6 +167,46 @@ def test_check_says_how_many_points_are_hidden():
     printed, _ = _run_check("q2_accuracy", {})
     assert "Question 3: train it (q2_accuracy): 0/4 points from the visible tests" in printed
     assert "1 more from hidden tests when your teacher grades" in printed
+
+
+def _split_namespace(split_source: str) -> dict:
+    """A notebook namespace with assignment 1's `split_train_val` defined by `split_source`."""
+    namespace = {"__name__": "__main__"}
+    exec("import numpy as np\nfrom mnist_kit.grading import check\n" + split_source, namespace)
+    return namespace
+
+
+def _check(namespace: dict, call: str) -> Points:
+    with contextlib.redirect_stdout(io.StringIO()):
+        return eval(call, namespace)
+
+
+SPLIT = """
+def split_train_val(images, labels, val_fraction=0.2, seed=42):
+    order = np.random.default_rng(seed).permutation(len(images))
+    n_val = round(len(images) * val_fraction)
+    val, train = order[:n_val], order[n_val:]
+    return (images[train], labels[train]), (images[val], labels[val])
+"""
+UNSHUFFLED = SPLIT.replace(
+    "np.random.default_rng(seed).permutation(len(images))", "np.arange(len(images))"
+)
+
+
+def test_each_check_call_counts_only_the_tests_it_runs():
+    """Does check(hidden=True) give the same points whatever check() calls ran before it in the
+    kernel, counting the visible tests it runs again itself, never an earlier call's points?"""
+    hidden, visible = "check('q1_split', hidden=True)", "check('q1_split')"
+    namespace = _split_namespace(SPLIT)
+    alone = _check(namespace, hidden)
+    assert alone == 6  # 4 visible + 2 hidden points, all run by this call
+    assert _check(namespace, visible) == 4
+    assert _check(namespace, hidden) == alone
+    exec(UNSHUFFLED, namespace)  # the student breaks the function after a passing check
+    broken = _check(namespace, hidden)
+    assert broken < alone
+    assert broken == _check(_split_namespace(UNSHUFFLED), hidden)
+    assert _check(namespace, visible) == _check(_split_namespace(UNSHUFFLED), visible) < 4
 
 
 def _points(assignment) -> dict[str, tuple[float, float, float]]:

@@ -25,7 +25,7 @@ from mnist_kit.grading.assignments import (
     suite_module,
 )
 from mnist_kit.grading.check import Points, live_submission
-from mnist_kit.grading.export import to_arrays
+from mnist_kit.grading.in_kernel import to_arrays
 from mnist_kit.grading.report import GRADEBOOK_COLUMNS, feedback_markdown, write_gradebook
 from mnist_kit.grading.results import GradeResult, TestResult, run_tests
 from mnist_kit.grading.submission import _rebuild

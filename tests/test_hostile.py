@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 from crafted import REPORT  # tests/crafted.py: the report(**facts) cell
 
-from mnist_kit.grading.engine import Grader, _slug
+from mnist_kit.grading.declare import Fail
+from mnist_kit.grading.engine import Grader
+from mnist_kit.grading.job import kept_name
 from mnist_kit.grading.sandbox import PACKAGE_DIR, bubblewrap_problem
-from mnist_kit.grading.spec import Fail
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "01-data" / "01-data.ipynb"
@@ -72,7 +73,7 @@ def crafted(folder: Path, *cells: str, at_end: bool = True, name: str = "submiss
 
 def kernel_report(keep: Path, path: Path) -> dict:
     """What the notebook recorded with report(), from the kept scratch folder."""
-    report = keep / _slug(path) / "work" / "report.json"
+    report = keep / kept_name(path) / "work" / "report.json"
     return json.loads(report.read_text()) if report.is_file() else {}
 
 
@@ -138,7 +139,7 @@ def test_kernel_start_up_is_not_the_students_time(grader, tmp_path):
     nbformat.write(nb, str(path))
     keras_grader = grader(6, "02-keras-mlp")
     result = keras_grader.grade(path)
-    run = json.loads((keras_grader.keep / _slug(path) / "run.json").read_text())
+    run = json.loads((keras_grader.keep / kept_name(path) / "run.json").read_text())
     assert run["cell_seconds"]["before"] > 1  # importing and seeding Keras took real time...
     assert not run["timed_out"] and run["finished"]  # ...that the notebook's 6 s did not pay for
     assert not any("timed out" in note for note in result.notes)
@@ -459,12 +460,12 @@ def scale_images(images):  # wrong: not divided by 255
     return images.astype("float32")
 
 import builtins, numpy, numpy.testing
-import mnist_kit.grading.spec as spec
-import mnist_kit.grading.checks as checks
+import mnist_kit.grading.declare as declare
+import mnist_kit.grading.expectations as expectations
 numpy.array_equal = numpy.allclose = lambda *a, **k: True
 numpy.testing.assert_allclose = numpy.testing.assert_array_equal = lambda *a, **k: None
-spec.expect = checks.expect = lambda *a, **k: None
-spec.Fail = type("Never", (Exception,), {})
+declare.expect = expectations.expect = lambda *a, **k: None
+declare.Fail = type("Never", (Exception,), {})
 import sys, types, torch
 torch.equal = torch.allclose = lambda *a, **k: True
 sys.modules["keras"] = types.SimpleNamespace(Model=object)  # a fake Keras for the grader's code
@@ -513,7 +514,7 @@ def test_a_fake_manifest_left_by_a_dead_kernel_is_not_graded(grader, tmp_path):
 
 def test_symlinks_and_odd_manifests_are_refused_when_loading(tmp_path):
     """Does the grader refuse symlinked outputs and a symlinked manifest instead of following them?"""
-    from mnist_kit.grading.spec import Value
+    from mnist_kit.grading.declare import Value
     from mnist_kit.grading.submission import Submission
 
     probe = Value("x_train")
@@ -553,8 +554,8 @@ class LookupModel:
 
 def test_a_model_that_memorised_the_test_labels_fails():
     """Does a lookup table of the test labels fail the accuracy check, while an honest model passes?"""
-    from mnist_kit.grading.checks import expect_accuracy
-    from mnist_kit.grading.submission import GradedModel, mnist_test_set, mnist_train_sample
+    from mnist_kit.grading.expectations import expect_accuracy
+    from mnist_kit.grading.graded_model import GradedModel, mnist_test_set, mnist_train_sample
 
     test_images, test_labels = mnist_test_set()
     cheat = GradedModel("model", "keras", LookupModel(test_images, test_labels), {})

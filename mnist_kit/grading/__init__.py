@@ -1,4 +1,4 @@
-"""Graded exercises: `check()` for students, `grade_notebook`/`grade_many` for teachers.
+"""Graded exercises: `check()` for students, `Grader` for teachers.
 
 Importing this package loads no framework. See docs/teachers.md for the course set-up and
 `mnist-kit grade --help` for the command line.
@@ -6,13 +6,11 @@ Importing this package loads no framework. See docs/teachers.md for the course s
 
 from mnist_kit.grading.assignments import ASSIGNMENTS, Assignment, find_assignment
 from mnist_kit.grading.check import check
+from mnist_kit.grading.declare import Call, EvalRun, Fail, TrainRun, Value, expect, graded
 from mnist_kit.grading.results import GradeResult, TestResult
-from mnist_kit.grading.spec import Call, EvalRun, Fail, TrainRun, Value, expect, graded
 
 __all__ = [
     "check",
-    "grade_notebook",
-    "grade_many",
     "Grader",
     "GradeResult",
     "TestResult",
@@ -31,8 +29,8 @@ __all__ = [
 
 def __getattr__(name: str):
     """The engine (which needs nbclient and pytest) is imported only when asked for."""
-    if name in ("grade_notebook", "grade_many", "Grader"):
+    if name == "Grader":
         from mnist_kit.grading import engine
 
-        return getattr(engine, name)
+        return engine.Grader
     raise AttributeError(f"module 'mnist_kit.grading' has no attribute {name!r}")

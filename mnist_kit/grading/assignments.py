@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from mnist_kit.grading.spec import Probe, TestInfo
+from mnist_kit.grading.declare import Probe, TestInfo
 
 __all__ = [
     "Assignment",

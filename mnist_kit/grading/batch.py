@@ -5,8 +5,8 @@ The pieces `mnist-kit grade` (cli.py) puts together:
 - `collect`: the submissions, de-duplicated, each with the sha256 of its bytes.
 - `in_shard`: which of N shards a submission belongs to (a stable hash of its path).
 - `already_graded`: what an existing gradebook holds for the same path *and* content.
-- `grade_stream`: grade submissions in this process (`jobs=1`) or in N worker processes, and
-  yield each result as it finishes. Only the caller (the main process) writes files.
+- `grade_stream`: grade submissions in N worker processes and yield each result as it
+  finishes. Only the caller (the main process) writes files.
 - `merge_gradebooks`: combine the shards' gradebooks, refusing conflicting duplicates.
 
 A worker process never outlives the grader by more than about a second: on Linux it asks
@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
 
+from mnist_kit.grading import processes
 from mnist_kit.grading.report import read_gradebook
 from mnist_kit.grading.results import GradeResult
 
 __all__ = [
-    "Submission",
+    "QueuedFile",
     "GraderFailure",
     "MergeConflict",
     "collect",
@@ -50,8 +51,9 @@ WORKER_ATTEMPTS = 2  # a submission whose worker process dies is tried once more
 
 
 @dataclass(frozen=True)
-class Submission:
-    """One notebook to grade: `key` is its path as given (normalised), the gradebook's `submission`."""
+class QueuedFile:
+    """One notebook file queued for grading: `key` is its path as given (normalised), the
+    gradebook's `submission` column."""
 
     key: str
     path: Path
@@ -78,7 +80,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def collect(paths: Iterable[str | Path]) -> list[Submission]:
+def collect(paths: Iterable[str | Path]) -> list[QueuedFile]:
     """The submissions in the order given, each file once (the first spelling of it is kept).
 
     They are graded in this order; the gradebook is sorted by path whatever the order.
@@ -93,7 +95,7 @@ def collect(paths: Iterable[str | Path]) -> list[Submission]:
             continue
         seen.update((key, same))
         keys.append((key, path))
-    return [Submission(key, path, file_sha256(path)) for key, path in keys]
+    return [QueuedFile(key, path, file_sha256(path)) for key, path in keys]
 
 
 def in_shard(key: str, index: int, count: int) -> bool:
@@ -109,8 +111,8 @@ def in_shard(key: str, index: int, count: int) -> bool:
 
 
 def already_graded(
-    submissions: list[Submission], existing: dict[str, list[dict]], assignment: str = ""
-) -> tuple[list[Submission], list[Submission]]:
+    submissions: list[QueuedFile], existing: dict[str, list[dict]], assignment: str = ""
+) -> tuple[list[QueuedFile], list[QueuedFile]]:
     """Split into (graded before, to grade): graded before means the same path, sha256 and
     (when given) assignment: a gradebook reused for another assignment grades everything."""
     done, todo = [], []
@@ -131,25 +133,19 @@ def already_graded(
 
 
 def grade_stream(
-    submissions: list[Submission],
+    submissions: list[QueuedFile],
     grader_options: dict,
     jobs: int = 1,
-    on_failure: Callable[[Submission, str], None] | None = None,
-) -> Iterator[tuple[Submission, GradeResult]]:
-    """Grade `submissions`, yielding (submission, result) in the order they finish.
+    on_failure: Callable[[QueuedFile, str], None] | None = None,
+) -> Iterator[tuple[QueuedFile, GradeResult]]:
+    """Grade `submissions` in `jobs` worker processes, yielding (file, result) as each finishes.
 
     `grader_options` are `Grader`'s keyword arguments, `assignment` included; each worker
-    builds its own Grader from them. With `jobs=1` grading happens in this process. A
+    builds its own Grader from them. (To grade in this process, call `Grader.grade`.) A
     submission whose worker process dies twice is not yielded: `on_failure` is told why.
     Raises GraderFailure when a worker cannot even build its Grader.
     """
-    if jobs <= 1 or len(submissions) <= 1:
-        from mnist_kit.grading.engine import Grader
-
-        options = dict(grader_options)
-        grader = Grader(options.pop("assignment"), **options)
-        for submission in submissions:
-            yield submission, grader.grade(submission.path)
+    if not submissions:
         return
     pool = _Pool(grader_options, min(jobs, len(submissions)))
     try:
@@ -167,7 +163,7 @@ class _Worker:
         self.process.start()
         child.close()
         self.ready = False
-        self.job: Submission | None = None
+        self.job: QueuedFile | None = None
 
     def stop(self, seconds: float = 5.0) -> None:
         if self.process.is_alive():
@@ -190,7 +186,7 @@ class _Pool:
     def _spawn(self) -> None:
         self.workers.append(_Worker(self.context, self.options))
 
-    def run(self, submissions, on_failure) -> Iterator[tuple[Submission, GradeResult]]:
+    def run(self, submissions, on_failure) -> Iterator[tuple[QueuedFile, GradeResult]]:
         pending = deque(submissions)
         attempts: dict[str, int] = {}
         for _ in range(self.size):
@@ -283,9 +279,9 @@ def _worker_main(conn, options: dict, parent: int) -> None:
             break
         _key, path = job
         result = grader.grade(path)
-        _kill_descendants()  # nothing of this submission may run on while the next is graded
+        processes.kill_descendants()  # nothing of this submission may run on while the next is graded
         conn.send(("result", result))
-    _kill_descendants()
+    processes.kill_descendants()
 
 
 def _guard(parent: int) -> None:
@@ -313,51 +309,8 @@ def _guard(parent: int) -> None:
 
 
 def _die() -> None:
-    _kill_descendants()
+    processes.kill_descendants()
     os._exit(1)
-
-
-def _descendants(root: int) -> list[int]:
-    """Every live process below `root`, found through /proc (Linux); [] elsewhere."""
-    children: dict[int, list[int]] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if fields and fields[0] != b"Z":
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    found, queue = [], [root]
-    while queue:
-        for child in children.get(queue.pop(), []):
-            found.append(child)
-            queue.append(child)
-    return found
-
-
-def _kill_descendants() -> None:
-    for pid in _descendants(os.getpid()):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    for _ in range(50):  # reap what was killed (this worker is their subreaper)
-        try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid == 0:
-            if not _descendants(os.getpid()):
-                break
-            time.sleep(0.02)
 
 
 # ------------------------------------------------------------------------------- merging

@@ -24,7 +24,7 @@ from mnist_kit.grading.assignments import (
     load_module,
     suite_module,
 )
-from mnist_kit.grading.export import count_optimizer_steps, export_named, probe_named
+from mnist_kit.grading.in_kernel import count_optimizer_steps, export_named, probe_named
 from mnist_kit.grading.questions import HIDDEN_POINTS, question_title
 from mnist_kit.grading.results import TestResult, run_tests
 from mnist_kit.grading.submission import Submission

@@ -3,8 +3,8 @@ system takes: a summary with one row per student, and Canvas and Moodle grade im
 
 `mnist-kit grade` (cli.py) calls, in order: `expand` (paths and quoted globs to files, or
 UsageError before anything is graded), `intake` (owners from the roster or the paths,
-identical files graded once), then after grading `write_summary` and `write_canvas` /
-`write_moodle` from the gradebook's rows.
+identical files graded once), then after grading `write_class_files` (`write_summary`,
+`write_canvas`, `write_moodle`) from the gradebook's rows.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mnist_kit.files import write_atomically
-from mnist_kit.grading.batch import Submission, file_sha256
+from mnist_kit.grading.assignments import Assignment, collect_tests, suite_module
+from mnist_kit.grading.batch import QueuedFile, file_sha256
 from mnist_kit.grading.report import TOTAL
 from mnist_kit.grading.roster import ClassPlan, Student, plan_class
 
-__all__ = ["UsageError", "Intake", "expand", "intake", "summary_rows", "write_summary",
-           "write_canvas", "write_moodle"]  # fmt: skip
+__all__ = ["UsageError", "Intake", "expand", "intake", "write_class_files", "summary_rows",
+           "write_summary", "write_canvas", "write_moodle"]  # fmt: skip
 
 
 class UsageError(ValueError):
@@ -62,16 +63,16 @@ def _near(path: Path) -> str:
 
 @dataclass
 class Intake:
-    """What to grade: one Submission per student, plus who shares identical files."""
+    """What to grade: one QueuedFile per student, plus who shares identical files."""
 
     plan: ClassPlan
-    submissions: list[Submission] = field(default_factory=list)
+    submissions: list[QueuedFile] = field(default_factory=list)
     owner: dict[str, Student] = field(default_factory=dict)  # submission key -> student
     copies: dict[str, str] = field(default_factory=dict)  # key -> key of the identical file graded
     repeated: list[str] = field(default_factory=list)  # one student's same file given twice
 
     @property
-    def to_grade(self) -> list[Submission]:
+    def to_grade(self) -> list[QueuedFile]:
         return [s for s in self.submissions if s.key not in self.copies]
 
 
@@ -95,7 +96,7 @@ def intake(
     result = Intake(plan, repeated=repeated)
     groups: dict[str, list[str]] = {}
     for path, student in plan.owners.items():  # in the order given: graded in that order
-        submission = Submission(str(path), path, digests[path])
+        submission = QueuedFile(str(path), path, digests[path])
         result.submissions.append(submission)
         result.owner[submission.key] = student
         if submission.sha256:
@@ -113,6 +114,31 @@ def _plan_key(path: Path, roster: list[Student] | None, notebook: str) -> str:
 
 
 # ------------------------------------------------------------------------------ outputs
+
+
+def write_class_files(
+    book: dict[str, list[dict]],
+    found: Intake,
+    assignment: Assignment,
+    summary: str | Path | None = None,
+    canvas: str | Path | None = None,
+    moodle: str | Path | None = None,
+) -> None:
+    """--summary, --canvas and --moodle, from every row the gradebook holds for this class."""
+    if not (summary or canvas or moodle):
+        return
+    visible = [i.question for _, i in collect_tests(suite_module(assignment))]
+    graded = [r["question"] for rows in book.values() for r in rows if r["question"]]
+    questions = list(dict.fromkeys(visible + graded))
+    rows = summary_rows(book, found, questions)
+    if summary:
+        write_summary(rows, questions, summary)
+    maximum = next((r["max_score"] for r in rows if r["max_score"]), "")
+    title = f"{assignment.name} {assignment.title}"
+    if canvas:
+        write_canvas(rows, title, maximum, found.plan.roster, canvas)
+    if moodle:
+        write_moodle(rows, title, moodle)
 
 
 def summary_rows(book: dict[str, list[dict]], found: Intake, questions: list[str]) -> list[dict]:

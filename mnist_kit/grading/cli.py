@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from mnist_kit.argtypes import positive_float, positive_int
+from mnist_kit.grading.sandbox.limits import MEMORY_MB
 
 __all__ = ["add_arguments", "run", "main"]
 
@@ -49,7 +50,9 @@ def _memory(text: str) -> int | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `grade` options to `parser`."""
+    # long: one block per option, in the order --help lists them
     from mnist_kit.grading.assignments import ASSIGNMENTS
+    from mnist_kit.grading.sandbox import SANDBOX_CHOICES
 
     parser.add_argument(
         "submissions", nargs="*", metavar="SUBMISSION.ipynb", help="notebooks to grade"
@@ -109,16 +112,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sandbox",
-        choices=("auto", "bubblewrap", "limited", "none"),
+        choices=SANDBOX_CHOICES,
         default="auto",
         help="how each student's kernel is fenced in (default: auto)",
     )
     parser.add_argument(
         "--memory-mb",
         type=_memory,
-        default=4096,
+        default=MEMORY_MB,
         metavar="N",
-        help="memory cap of each student's kernel in MB; 0 for none (default 4096)",
+        help=f"memory cap of each student's kernel in MB; 0 for none (default {MEMORY_MB})",
     )
     parser.add_argument(
         "--jobs",
@@ -225,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
         return _merge(args)
     from mnist_kit.grading.classroom import UsageError
     from mnist_kit.grading.engine import Grader
+    from mnist_kit.grading.report import open_gradebook
     from mnist_kit.grading.roster import RosterError
 
     started = time.monotonic()
@@ -238,7 +242,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if found is None:
         return 2
-    book = _open_gradebook(args, grader.assignment.name)
+    # what --out already holds (nothing with --fresh); a fresh or new --out is written now
+    book = open_gradebook(args.out, getattr(args, "fresh", False)) if args.out else {}
     return _grade_all(args, grader, options, found, book, started)
 
 
@@ -249,7 +254,7 @@ def _grader_options(args: argparse.Namespace) -> dict:
         "time_limit": args.timeout,
         "keep": args.keep,
         "sandbox": getattr(args, "sandbox", "auto"),
-        "memory_mb": getattr(args, "memory_mb", 4096),
+        "memory_mb": getattr(args, "memory_mb", MEMORY_MB),
     }
 
 
@@ -290,27 +295,12 @@ def _intake(args: argparse.Namespace, assignment):
     return found
 
 
-def _open_gradebook(args: argparse.Namespace, assignment: str) -> dict[str, list[dict]]:
-    """What --out already holds (nothing with --fresh); a fresh or new --out is written now."""
-    from mnist_kit.grading.report import read_gradebook, write_gradebook_rows
-
-    if not args.out:
-        return {}
-    out = Path(args.out)
-    for stale in out.parent.glob(f".{out.name}.*.part"):  # a killed grader's temporary copy
-        stale.unlink(missing_ok=True)
-    fresh = getattr(args, "fresh", False)
-    book = {} if fresh else read_gradebook(args.out)
-    if fresh or not out.exists():
-        write_gradebook_rows([], args.out)  # an empty gradebook now: a bad --out fails early
-    return book
-
-
 def _grade_all(args, grader, options, found, book, started) -> int:
     """Grade what the gradebook does not hold yet, writing every output as results come."""
     import signal
+    import threading
 
-    from mnist_kit.grading import batch
+    from mnist_kit.grading import batch, classroom
 
     done, todo = batch.already_graded(found.to_grade, book, options["assignment"])
     files = {s.key: 1 + sum(of == s.key for of in found.copies.values()) for s in found.to_grade}
@@ -325,15 +315,15 @@ def _grade_all(args, grader, options, found, book, started) -> int:
         _say(f"could not grade {submission.key}: {reason}")
 
     previous = None
-    if threading_main():
+    if threading.current_thread() is threading.main_thread():
         # A batch system's SIGTERM (a Slurm time limit) stops like Ctrl-C: what was graded is kept.
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     jobs = getattr(args, "jobs", 1)
-    parallel = jobs > 1 and len(todo) > 1
-    stream = batch.grade_stream(todo, options, jobs, on_failure=failed) if parallel else None
+    if jobs > 1 and len(todo) > 1:
+        stream = batch.grade_stream(todo, options, jobs, on_failure=failed)
+    else:
+        stream = ((s, grader.grade(s.path)) for s in todo)
     try:
-        if stream is None:
-            stream = ((s, grader.grade(s.path)) for s in todo)
         for submission, result in stream:
             counts["graded"] += files[submission.key]  # identical copies are graded with it
             counts["errors"] += (result.error is not None) * files[submission.key]
@@ -349,11 +339,12 @@ def _grade_all(args, grader, options, found, book, started) -> int:
         )
         return 130
     finally:
-        if hasattr(stream, "close"):
-            stream.close()  # stops the worker processes
+        stream.close()  # stops the worker processes
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        _write_class_files(args, grader.assignment, found, book)
+        classroom.write_class_files(
+            book, found, grader.assignment, args.summary, args.canvas, args.moodle
+        )
     _say(
         f"done: {counts['graded']} of {total} graded ({before} before this run), "
         f"{counts['errors']} with errors, {len(failures)} not graded because the grader failed, "
@@ -366,7 +357,12 @@ def _record(args, found, book, submission, result) -> None:
     """Print, write feedback and gradebook rows for one result and for each identical copy."""
     import dataclasses
 
-    from mnist_kit.grading.report import gradebook_rows, json_line, write_feedback
+    from mnist_kit.grading.report import (
+        gradebook_rows,
+        json_line,
+        write_feedback,
+        write_gradebook_rows,
+    )
     from mnist_kit.grading.roster import feedback_names
 
     stems = feedback_names(s.id for s in found.owner.values())
@@ -379,36 +375,7 @@ def _record(args, found, book, submission, result) -> None:
             write_feedback(mine, args.feedback, stems[student.id], student.label)
         book[key] = gradebook_rows(mine, submission.sha256, student.id)
     if args.out:
-        from mnist_kit.grading.report import write_gradebook_rows
-
         write_gradebook_rows((r for key in sorted(book) for r in book[key]), args.out)
-
-
-def _write_class_files(args, assignment, found, book) -> None:
-    """--summary, --canvas and --moodle, from every row the gradebook holds for this class."""
-    if not (args.summary or args.canvas or args.moodle):
-        return
-    from mnist_kit.grading import classroom
-    from mnist_kit.grading.assignments import collect_tests, suite_module
-
-    visible = [i.question for _, i in collect_tests(suite_module(assignment))]
-    graded = [r["question"] for rows in book.values() for r in rows if r["question"]]
-    questions = list(dict.fromkeys(visible + graded))
-    rows = classroom.summary_rows(book, found, questions)
-    if args.summary:
-        classroom.write_summary(rows, questions, args.summary)
-    maximum = next((r["max_score"] for r in rows if r["max_score"]), "")
-    title = f"{assignment.name} {assignment.title}"
-    if args.canvas:
-        classroom.write_canvas(rows, title, maximum, found.plan.roster, args.canvas)
-    if args.moodle:
-        classroom.write_moodle(rows, title, args.moodle)
-
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def main(argv: list[str] | None = None) -> int:

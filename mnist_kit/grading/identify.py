@@ -1,7 +1,8 @@
 """Which assignment is a notebook? Its nbgrader grade ids, compared with each assignment's.
 
-One step of the grading pipeline (see engine.py): a notebook of another assignment becomes an
-error row naming the right one before any kernel starts; a partial match becomes a note.
+Step 3 of the grading pipeline (steps/check_assignment.py) asks `check_assignment`: a notebook
+of another assignment becomes an error row naming the right one before any kernel starts; a
+partial match becomes a note.
 """
 
 from __future__ import annotations
@@ -135,24 +136,43 @@ def check_assignment(
             f"none of the notebook's nbgrader cell ids ({shown}) belong to {name} "
             "or any other assignment: is it the assignment's notebook?"
         ]
-    others = [a for a in ASSIGNMENTS.values() if a.name != name]
+    wrong = _other_assignments_notebook(nb, present, assignment, known, matches)
+    if wrong:
+        return wrong, []
+    return None, _partial_match(present, assignment, known, set(changed))
+
+
+def _other_assignments_notebook(
+    nb, present: set[str], assignment: Assignment, known: dict, matches: dict[str, float]
+) -> str | None:
+    """The error naming the assignment whose notebook this clearly is, else None."""
+    others = [a for a in ASSIGNMENTS.values() if a.name != assignment.name]
     own_only = {g for g in present if _belongs(g, assignment, known)} - {
         g for g in present for a in others if _belongs(g, a, known)
     }
     best, fraction = identify_assignment(nb, known)
     if (
         best is not None
-        and best != name
+        and best != assignment.name
         and not own_only
-        and fraction > matches[name]
+        and fraction > matches[assignment.name]
         and fraction >= 0.5
         and _coverage(present, best, known) >= 0.5
     ):
         other = ASSIGNMENTS[best]
         return (
             f"not graded: this is the notebook of assignment {best} ({other.title}), "
-            f"not of {name} ({assignment.title})"
-        ), []
+            f"not of {assignment.name} ({assignment.title})"
+        )
+    return None
+
+
+def _partial_match(
+    present: set[str], assignment: Assignment, known: dict, skip: set[str]
+) -> list[str]:
+    """Notes on another assignment's ids mixed in, and on `assignment`'s ids missing."""
+    name = assignment.name
+    others = [a for a in ASSIGNMENTS.values() if a.name != name]
     notes = []
     foreign: dict[str, list[str]] = {}
     for grade_id in sorted(present):
@@ -166,10 +186,9 @@ def check_assignment(
         notes.append(
             f"some cells carry another assignment's nbgrader ids ({which}); graded as {name}"
         )
-    skip = set(changed)
     missing = sorted(known.get(name, frozenset()) - present - skip)
     if missing:
         notes.append(
             f"cells of {name} are missing or lost their nbgrader ids ({', '.join(missing[:6])})"
         )
-    return None, notes
+    return notes

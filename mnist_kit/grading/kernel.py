@@ -1,8 +1,9 @@
 """Run a notebook in its own kernel process, with a wall-clock limit, then run grader code in it.
 
 Starting the kernel is one replaceable step, `KernelLauncher.start`: `LocalKernel` starts an
-ordinary child process; a sandboxed launcher (bubblewrap, resource limits) can take its
-place without touching the rest of the pipeline.
+ordinary child process; a sandboxed launcher (sandbox/: bubblewrap, resource limits) can take
+its place without touching the rest of the pipeline. What the notebook prints is bounded as it
+arrives (output_limits.py).
 """
 
 from __future__ import annotations
@@ -10,14 +11,21 @@ from __future__ import annotations
 import logging
 import math
 import os
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import nbformat
+
+from mnist_kit.grading import processes
+from mnist_kit.grading.output_limits import (
+    OUTPUT_CAP_CODE,
+    OUTPUT_LIMIT_MB,
+    bound_messages,
+    capped_client_class,
+)
 
 __all__ = [
     "KernelLauncher",
@@ -112,30 +120,6 @@ def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-OUTPUT_LIMIT_MB = 20  # printed/displayed output kept per notebook; the rest is dropped unread
-MESSAGE_LIMIT_MB = 32  # larger kernel messages are refused by zmq before they reach the grader
-QUEUE_MESSAGES = 32  # messages zmq may queue for the grader (with the size limit: bounded memory)
-CUT_MARK = "[mnist-kit: output cut at"
-# Run in the kernel first: stdout/stderr stop forwarding after OUTPUT_LIMIT_MB and say so once.
-# (A courtesy for the ordinary flood of prints; the zmq limits above bound the grader regardless.)
-OUTPUT_CAP_CODE = f"""
-def _mnist_kit_cap_output(limit={OUTPUT_LIMIT_MB} * 2**20):
-    import sys
-    for stream in (sys.stdout, sys.stderr):
-        write, sent = stream.write, [0]
-        def capped(text, write=write, sent=sent, stream=stream):
-            sent[0] += len(text)
-            if sent[0] <= limit:
-                return write(text)
-            if sent[0] - len(text) <= limit:
-                stream.flush()
-                write("\\n{CUT_MARK} {OUTPUT_LIMIT_MB} MB]\\n")
-                stream.flush()
-            return len(text)
-        stream.write = capped
-_mnist_kit_cap_output()
-del _mnist_kit_cap_output
-"""
 KILL_GRACE = 15.0  # seconds a cell may ignore its interrupt before the kernel is killed
 
 
@@ -155,55 +139,6 @@ class RunLog:
     killed_after_timeout: bool = False  # a cell ignored its interrupt; the kernel was killed
 
 
-def _client_class():
-    """A NotebookClient that keeps at most OUTPUT_LIMIT_MB of outputs, so a flood of prints
-    cannot fill the grader's memory (errors are always kept: the grader reports them)."""
-    from nbclient import NotebookClient
-
-    class CappedClient(NotebookClient):
-        output_limit = OUTPUT_LIMIT_MB * 2**20
-        output_bytes = 0
-        output_cut = False
-
-        def output(self, outs, msg, display_id, cell_index):
-            if msg["msg_type"] != "error":
-                if msg["msg_type"] == "stream" and CUT_MARK in msg["content"].get("text", ""):
-                    self.output_cut = True
-                self.output_bytes += _message_size(msg["content"])
-                if self.output_bytes > self.output_limit:
-                    self.output_cut = True
-                    return None
-            return super().output(outs, msg, display_id, cell_index)
-
-    return CappedClient
-
-
-def _message_size(content) -> int:
-    """Bytes of text in one output message (stream text, or the values of a display's data)."""
-    if isinstance(content, str):
-        return len(content)
-    if isinstance(content, dict):
-        return sum(_message_size(v) for v in content.values())
-    if isinstance(content, (list, tuple)):
-        return sum(_message_size(v) for v in content)
-    return 8
-
-
-def _bounded_clients(manager) -> None:
-    """Make the clients of `manager` refuse huge messages and queue few (zmq's own limits)."""
-    import zmq
-
-    make_client = manager.client
-
-    def client(**kwargs):
-        kc = make_client(**kwargs)
-        kc.context.setsockopt(zmq.MAXMSGSIZE, MESSAGE_LIMIT_MB * 2**20)  # default for its sockets
-        kc.context.setsockopt(zmq.RCVHWM, QUEUE_MESSAGES)
-        return kc
-
-    manager.client = client
-
-
 def _responds(client, index: int) -> bool:
     """Does the kernel run a trivial cell within KILL_GRACE seconds (after an interrupt)?"""
     cell = _code_cell("pass")
@@ -217,10 +152,7 @@ def _kill_kernel(manager) -> None:
     """SIGKILL the process the launcher started (the kernel, or bwrap, which takes it along)."""
     pid = getattr(getattr(manager, "provisioner", None), "pid", None)
     if pid:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+        processes.kill(pid)
 
 
 def cell_number(cell, index: int) -> int:
@@ -270,21 +202,41 @@ def run_notebook(
     from nbclient.exceptions import DeadKernelError
 
     launcher = launcher or LocalKernel()
-    log = RunLog()
     started = time.monotonic()
+    steps = _steps(nb, before, after)
+    manager = launcher.start(workdir, env if env is not None else kernel_env())
+    run = _Run(_client(steps, nb.metadata, manager), manager, time_limit, after_limit)
+    try:
+        with run.client.setup_kernel():
+            run.cells(steps)
+    except DeadKernelError:
+        run.kernel_died()
+    finally:
+        if run.client.kc is not None:
+            run.client.kc.stop_channels()
+        launcher.stop(manager)
+        run.log.seconds = round(time.monotonic() - started, 2)
+    return run.finish()
+
+
+def _steps(nb, before: str, after: str) -> list[tuple[int | str, Any]]:
+    """("before", cell), then (its number, cell) for each code cell of `nb`, then ("after", cell)."""
     student = [
         (cell_number(c, i), c)
         for i, c in enumerate(nb.cells)
         if c.cell_type == "code" and c.source.strip()
     ]
-    before = OUTPUT_CAP_CODE + before
-    steps = [("before", _code_cell(before))] + [(n, _code_cell(c.source)) for n, c in student]
-    steps += [("after", _code_cell(after))] if after else []
+    steps = [("before", _code_cell(OUTPUT_CAP_CODE + before))]
+    steps += [(number, _code_cell(cell.source)) for number, cell in student]
+    return steps + ([("after", _code_cell(after))] if after else [])
+
+
+def _client(steps: list[tuple[int | str, Any]], metadata, manager):
+    """The notebook client that runs `steps` on `manager`'s kernel, with bounded messages."""
     runner_nb = nbformat.v4.new_notebook(cells=[cell for _, cell in steps])
-    runner_nb.metadata = nb.metadata
-    manager = launcher.start(workdir, env if env is not None else kernel_env())
-    _bounded_clients(manager)
-    client = _client_class()(
+    runner_nb.metadata = metadata
+    bound_messages(manager)
+    return capped_client_class()(
         runner_nb,
         km=manager,
         allow_errors=True,
@@ -297,70 +249,83 @@ def run_notebook(
         record_timing=False,
         log=_SILENT,  # time-outs are reported in RunLog, not as log lines on the grader's stderr
     )
-    deadline = started + time_limit
-    killed: list[bool] = []  # the watchdog appends when it kills the kernel
 
-    def kill() -> None:
-        killed.append(True)
-        _kill_kernel(manager)
 
-    try:
-        with client.setup_kernel():
-            deadline = time.monotonic() + time_limit  # starting the kernel is not student time
-            for index, (number, cell) in enumerate(steps):
-                if number == "after" and log.timed_out and not _responds(client, index):
-                    kill()  # the interrupt was ignored: the kernel cannot run the grader's code
-                    log.kernel_died = log.killed_after_timeout = True
-                    break
-                if number in ("before", "after"):
-                    client.timeout = int(after_limit)
-                else:
-                    remaining = deadline - time.monotonic()
-                    if remaining < 1:
-                        log.timed_out = True
-                        continue
-                    client.timeout = max(1, math.ceil(remaining))
-                cell_started = time.monotonic()
-                # A backstop for a cell that ignores the interrupt nbclient sends at its time-out.
-                watchdog = threading.Timer(client.timeout + KILL_GRACE, kill)
-                watchdog.daemon = True
-                watchdog.start()
-                try:
-                    client.execute_cell(cell, index)
-                finally:
-                    watchdog.cancel()
-                if number == "before":
-                    deadline = time.monotonic() + time_limit  # the student's time starts now
-                label = number if isinstance(number, str) else f"cell {number}"
-                log.cell_seconds[label] = round(time.monotonic() - cell_started, 2)
-                error = _error_of(cell)
-                cell.outputs = []  # the grader needs none of them; keeps memory flat
-                if number == "after":
-                    log.finish_error = error
-                    log.finished = True
-                elif (
-                    time.monotonic() - cell_started >= client.timeout - 0.5
-                ):  # stopped by the limit
-                    log.timed_out = True
-                    log.errors.append(
-                        f"cell {number}: stopped when the notebook ran out of time ({time_limit:.0f} s)"
-                    )
-                elif error:
-                    where = "grader set-up" if number == "before" else f"cell {number}"
-                    log.errors.append(f"{where}: {error}")
-    except DeadKernelError:
-        log.kernel_died = True
-        if killed:
-            log.killed_after_timeout = log.timed_out = True
-    finally:
-        if client.kc is not None:
-            client.kc.stop_channels()
-        launcher.stop(manager)
-        log.seconds = round(time.monotonic() - started, 2)
-    if log.kernel_died and not log.killed_after_timeout:
-        from mnist_kit.grading.sandbox import exit_reason
+class _Run:
+    """One notebook running cell by cell in one kernel: its clock, its watchdog and its log."""
 
-        log.exit_reason = exit_reason(manager)
-    if client.output_cut:
-        log.output_cut_mb = OUTPUT_LIMIT_MB
-    return log
+    def __init__(self, client, manager, time_limit: float, after_limit: float):
+        self.client, self.manager = client, manager
+        self.time_limit, self.after_limit = time_limit, after_limit
+        self.log = RunLog()
+        self.deadline = math.inf  # set once, when `before` has run: the student's time starts then
+        self.killed = False  # the watchdog (or an ignored interrupt) killed the kernel
+
+    def cells(self, steps: list[tuple[int | str, Any]]) -> None:
+        """Run each step in turn; skip the student's cells once their time is up."""
+        for index, (number, cell) in enumerate(steps):
+            if number == "after" and self.log.timed_out and not _responds(self.client, index):
+                self.kill()  # the interrupt was ignored: the kernel cannot run the grader's code
+                self.log.kernel_died = self.log.killed_after_timeout = True
+                return
+            if number in ("before", "after"):
+                self.client.timeout = int(self.after_limit)
+            else:
+                remaining = self.deadline - time.monotonic()
+                if remaining < 1:
+                    self.log.timed_out = True
+                    continue
+                self.client.timeout = max(1, math.ceil(remaining))
+            self.cell(index, number, cell)
+
+    def cell(self, index: int, number: int | str, cell) -> None:
+        """Run one cell, with a watchdog for a cell that ignores the interrupt at its time-out."""
+        started = time.monotonic()
+        watchdog = threading.Timer(self.client.timeout + KILL_GRACE, self.kill)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            self.client.execute_cell(cell, index)
+        finally:
+            watchdog.cancel()
+        if number == "before":
+            self.deadline = time.monotonic() + self.time_limit
+        self.record(number, cell, started)
+
+    def record(self, number: int | str, cell, started: float) -> None:
+        """Note the cell's time and how it ended; drop its outputs (keeps memory flat)."""
+        log = self.log
+        label = number if isinstance(number, str) else f"cell {number}"
+        log.cell_seconds[label] = round(time.monotonic() - started, 2)
+        error = _error_of(cell)
+        cell.outputs = []  # the grader needs none of them
+        if number == "after":
+            log.finish_error = error
+            log.finished = True
+        elif time.monotonic() - started >= self.client.timeout - 0.5:  # stopped by the limit
+            log.timed_out = True
+            log.errors.append(
+                f"cell {number}: stopped when the notebook ran out of time ({self.time_limit:.0f} s)"
+            )
+        elif error:
+            where = "grader set-up" if number == "before" else f"cell {number}"
+            log.errors.append(f"{where}: {error}")
+
+    def kill(self) -> None:
+        self.killed = True
+        _kill_kernel(self.manager)
+
+    def kernel_died(self) -> None:
+        self.log.kernel_died = True
+        if self.killed:
+            self.log.killed_after_timeout = self.log.timed_out = True
+
+    def finish(self) -> RunLog:
+        """The log, with why the kernel died (from the launcher) and whether output was cut."""
+        if self.log.kernel_died and not self.log.killed_after_timeout:
+            from mnist_kit.grading.sandbox.launcher import exit_reason
+
+            self.log.exit_reason = exit_reason(self.manager)
+        if self.client.output_cut:
+            self.log.output_cut_mb = OUTPUT_LIMIT_MB
+        return self.log

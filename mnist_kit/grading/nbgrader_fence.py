@@ -34,6 +34,7 @@ from nbgrader.utils import is_grade, is_solution
 from traitlets import Float, Integer, Unicode
 
 from mnist_kit.grading.results import GradeResult, TestResult
+from mnist_kit.grading.sandbox.limits import MEMORY_MB
 
 if TYPE_CHECKING:
     from mnist_kit.grading.engine import Grader  # imported when grading: it needs nbclient
@@ -139,9 +140,9 @@ class FencedExecute(NbGraderPreprocessor):
     sandbox = Unicode(
         "auto", help='How the kernel is fenced in: "auto", "bubblewrap", "limited" or "none".'
     ).tag(config=True)
-    memory_mb = Integer(4096, allow_none=True, help="The kernel's memory cap (None: no cap).").tag(
-        config=True
-    )
+    memory_mb = Integer(
+        MEMORY_MB, allow_none=True, help="The kernel's memory cap (None: no cap)."
+    ).tag(config=True)
     time_limit = Float(
         0.0, help="Wall-clock seconds per notebook; 0 for the assignment's own."
     ).tag(config=True)

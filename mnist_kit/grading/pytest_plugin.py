@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from mnist_kit.grading.declare import Fail
 from mnist_kit.grading.results import TestResult, outcome
-from mnist_kit.grading.spec import Fail
 from mnist_kit.grading.submission import Submission
 
 __all__ = ["submission", "Collector", "run_pytest"]

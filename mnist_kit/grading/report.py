@@ -17,6 +17,7 @@ __all__ = [
     "gradebook_rows",
     "write_gradebook_rows",
     "read_gradebook",
+    "open_gradebook",
     "feedback_markdown",
     "feedback_html",
     "write_feedback",
@@ -126,6 +127,21 @@ def read_gradebook(path: str | Path) -> dict[str, list[dict]]:
             row = {column: row.get(column) or "" for column in GRADEBOOK_COLUMNS}
             grouped.setdefault(row["submission"], []).append(row)
     return {key: rows for key, rows in grouped.items() if any(r["test"] == TOTAL for r in rows)}
+
+
+def open_gradebook(path: str | Path, fresh: bool = False) -> dict[str, list[dict]]:
+    """What the gradebook at `path` already holds ({} with `fresh`), to resume grading into it.
+
+    A killed grader's temporary copies next to it are removed, and a fresh or new gradebook is
+    written (empty) at once, so that a path that cannot be written fails before any grading.
+    """
+    out = Path(path)
+    for stale in out.parent.glob(f".{out.name}.*.part"):  # a killed grader's temporary copy
+        stale.unlink(missing_ok=True)
+    book = {} if fresh else read_gradebook(path)
+    if fresh or not out.exists():
+        write_gradebook_rows([], path)
+    return book
 
 
 def _questions(tests: Iterable[TestResult]) -> dict[str, list[TestResult]]:

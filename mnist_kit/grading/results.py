@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mnist_kit.grading.spec import Fail, TestInfo
+from mnist_kit.grading.declare import Fail, TestInfo
 
 __all__ = ["TestResult", "GradeResult", "outcome", "run_tests", "not_run"]
 

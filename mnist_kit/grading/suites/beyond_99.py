@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mnist_kit.grading.checks import expect_accuracy, expect_learned
-from mnist_kit.grading.spec import expect, graded
+from mnist_kit.grading.declare import expect, graded
+from mnist_kit.grading.expectations import expect_accuracy, expect_learned
 
 BUDGET = 100_000  # trainable parameters; the 225,034-parameter CNN of assignment 3 is over it
 THRESHOLD = 0.99

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from mnist_kit.grading.spec import Call, Fail, expect, graded
+from mnist_kit.grading.declare import Call, Fail, expect, graded
 
 
 def short(values, limit: int = 8) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mnist_kit.grading.checks import (
+from mnist_kit.grading.declare import Value, graded
+from mnist_kit.grading.expectations import (
     Recipe,
     expect_accuracy,
     expect_activations,
@@ -13,7 +14,6 @@ from mnist_kit.grading.checks import (
     expect_layer_sizes,
     expect_params,
 )
-from mnist_kit.grading.spec import Value, graded
 
 # the notebook's five items: keras.Input, then one block per item ("the Conv2D of item 3")
 LAYERS = (

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mnist_kit.grading.checks import (
+from mnist_kit.grading.declare import Value, graded
+from mnist_kit.grading.expectations import (
     Recipe,
     expect_accuracy,
     expect_activations,
@@ -13,7 +14,6 @@ from mnist_kit.grading.checks import (
     expect_layer_sizes,
     expect_params,
 )
-from mnist_kit.grading.spec import Value, graded
 
 # numbered like the notebook's list, where keras.Input is item 1 (so Dense(64) is layer 4)
 LAYERS = "Input; Flatten; Dense(128, relu); Dense(64, relu); Dense(10, softmax)"

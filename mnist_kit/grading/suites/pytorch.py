@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_kit.grading.checks import (
+from mnist_kit.grading.declare import EvalRun, Fail, TrainRun, expect, graded
+from mnist_kit.grading.expectations import (
     Recipe,
     expect_accuracy,
     expect_activations,
@@ -18,7 +19,6 @@ from mnist_kit.grading.checks import (
     expect_layer_sizes,
     expect_params,
 )
-from mnist_kit.grading.spec import EvalRun, Fail, TrainRun, expect, graded
 
 # the notebook numbers nothing here, so messages name layers by kind ("your second Linear")
 MLP_LAYERS = "Flatten; Dense(128, relu); Dense(64, relu); Dense(10)"

@@ -1,4 +1,4 @@
-"""Checks shared by several assignments: architecture layer by layer, parameter count, accuracy.
+"""The `expect_*` checks the suites share: architecture layer by layer, parameter count, accuracy.
 
 Each raises `Fail` with a message that says what the model has, what was expected, and
 what to change. They work the same for Keras models and PyTorch programs.
@@ -21,8 +21,8 @@ from mnist_kit.grading.architecture import (
     pairs,
     parse_spec,
 )
-from mnist_kit.grading.spec import Fail, expect
-from mnist_kit.grading.submission import GradedModel, mnist_test_set
+from mnist_kit.grading.declare import Fail, expect
+from mnist_kit.grading.graded_model import GradedModel, mnist_test_set
 
 __all__ = [
     "expect_layer_kinds",

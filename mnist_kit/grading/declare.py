@@ -145,6 +145,12 @@ class Call(Probe):
         }
 
 
+def _loader_arrays(data: Callable[[], tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The grader's (images, labels) as the kernel's DataLoader takes them: float32 and int64."""
+    images, labels = data()
+    return {"images": images.astype(np.float32), "labels": labels.astype(np.int64)}
+
+
 @dataclass(eq=False)
 class TrainRun(Probe):
     """Build `model_class()`, run `function(model, loader, optimizer, loss_fn)` once on grader data.
@@ -167,8 +173,7 @@ class TrainRun(Probe):
         self.label = self.label or f"{self.function}({self.model_class}(), ...)"
 
     def _build(self) -> dict[str, np.ndarray]:
-        images, labels = self.data()
-        return {"images": images.astype(np.float32), "labels": labels.astype(np.int64)}
+        return _loader_arrays(self.data)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -195,8 +200,7 @@ class EvalRun(Probe):
         self.label = self.label or f"{self.function}({self.model}, loader)"
 
     def _build(self) -> dict[str, np.ndarray]:
-        images, labels = self.data()
-        return {"images": images.astype(np.float32), "labels": labels.astype(np.int64)}
+        return _loader_arrays(self.data)
 
     def settings(self) -> dict[str, Any]:
         return {"function": self.function, "model": self.model, "batch_size": self.batch_size}
