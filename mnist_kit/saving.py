@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mnist_kit.config import MODELS
+
 __all__ = ["save", "load", "framework_of"]
 
 FORMAT = "mnist-kit/torch-state-dict/1"  # what a kit `.pt` file says it holds
@@ -49,7 +51,7 @@ def save(model: Any, path: str | Path, architecture: dict | None = None) -> Path
         return path
     import torch
 
-    if architecture is not None and architecture.get("model") not in ("mlp", "cnn"):
+    if architecture is not None and architecture.get("model") not in MODELS:
         raise ValueError(f"architecture['model'] must be 'mlp' or 'cnn', got {architecture!r}")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save({"format": FORMAT, "architecture": architecture, "state_dict": state}, path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mnist_kit.config import FRAMEWORKS
 from mnist_kit.history import HISTORY_KEYS, Callback
 
 __all__ = ["TensorBoardLog", "SCALAR_TAGS", "read_scalars"]
@@ -26,7 +27,7 @@ class TensorBoardLog(Callback):
 
     def __init__(self, log_dir: str | Path, framework: str, learning_rate: float | None = None,
                  model: Any = None, example: Any = None):  # fmt: skip
-        if framework not in ("keras", "torch"):
+        if framework not in FRAMEWORKS:
             raise ValueError(f"framework must be 'keras' or 'torch', got {framework!r}")
         self.log_dir, self.framework = Path(log_dir), framework
         self.learning_rate, self.model, self.example = learning_rate, model, example

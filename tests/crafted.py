@@ -2,7 +2,14 @@
 
 REPORT is a cell run first in such a kernel: it defines report(**facts), which merges facts
 into report.json in the kernel's working folder, where the test reads them afterwards.
+SOLUTION_01 and EXERCISE_01 are assignment 1's notebooks, the quickest to grade.
 """
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTION_01 = ROOT / "solutions" / "01-data" / "01-data.ipynb"
+EXERCISE_01 = ROOT / "exercises" / "01-data" / "01-data.ipynb"
 
 REPORT = """
 import json as _json, os as _os

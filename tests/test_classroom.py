@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from crafted import EXERCISE_01 as EXERCISE  # tests/crafted.py
+from crafted import SOLUTION_01 as SOLUTION
 
 from mnist_kit.grading.batch import QueuedFile, already_graded
 from mnist_kit.grading.classroom import UsageError, expand, intake, write_canvas, write_moodle
@@ -27,9 +29,6 @@ from mnist_kit.grading.roster import (
     read_roster,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-SOLUTION = ROOT / "solutions" / "01-data" / "01-data.ipynb"
-EXERCISE = ROOT / "exercises" / "01-data" / "01-data.ipynb"
 ROSTER = """id,name,email,canvas id,section
 s01,"Lee, Ann",ann@uni.edu,1001,A
 s02,Bob Stone,bob@uni.edu,1002,A

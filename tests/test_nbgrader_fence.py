@@ -18,6 +18,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from crafted import EXERCISE_01 as EXERCISE  # tests/crafted.py
+from crafted import ROOT
+from crafted import SOLUTION_01 as SOLUTION
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import compute_checksum, determine_grade, is_grade, is_solution
 from traitlets.config.loader import PyFileConfigLoader
@@ -31,9 +34,6 @@ from mnist_kit.grading.nbgrader_fence import (
 )
 from mnist_kit.grading.results import GradeResult, TestResult
 
-ROOT = Path(__file__).resolve().parents[1]
-SOLUTION = ROOT / "solutions" / "01-data" / "01-data.ipynb"
-EXERCISE = ROOT / "exercises" / "01-data" / "01-data.ipynb"
 REQUIRE_SANDBOX = os.environ.get("MNIST_KIT_REQUIRE_SANDBOX") == "1"
 HIDDEN_SECRET = "expected 12,000 validation images, got 11,999"  # a hidden test's message
 

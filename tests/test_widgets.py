@@ -105,13 +105,8 @@ def make_fake_train(backend: FakeBackend, delay: float = 0.0005):
         data,
         **_,
     ):
-        settings = Settings(
-            framework=framework,
-            model=model,
-            epochs=epochs,
-            batch_size=batch_size,
-            train_fraction=train_fraction,
-        )
+        shown = {"epochs": epochs, "batch_size": batch_size, "train_fraction": train_fraction}
+        settings = Settings(framework=framework, model=model, **shown)
         net = backend.mlp(hidden)
         start = time.perf_counter()
         history = fake_fit(epochs, steps_per_epoch(settings), callbacks, stop, delay)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from mnist_kit.config import FRAMEWORKS
 from mnist_kit.grading.declare import Call, EvalRun, Fail, Probe, TrainRun, Value
 from mnist_kit.grading.graded_model import GradedModel, trusted_count
 
@@ -177,7 +178,7 @@ class Submission:
         return self._models[name]
 
     def _load_model(self, name: str, entry: dict) -> GradedModel:
-        if entry.get("framework") not in ("keras", "torch"):
+        if entry.get("framework") not in FRAMEWORKS:
             raise Fail(f"`{name}` was saved in an unknown format")
         path = self.file(Path(str(entry["file"])).name)  # never a path outside the folder
         try:

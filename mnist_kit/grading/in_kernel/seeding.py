@@ -10,6 +10,8 @@ import contextlib
 import sys
 from typing import Any
 
+from mnist_kit.config import FRAMEWORKS
+
 __all__ = ["STEPS_ATTRIBUTE", "count_optimizer_steps", "counting_steps", "seed_on_import"]
 
 STEPS_ATTRIBUTE = "_mnist_kit_steps"  # on a parameter: optimizer steps that updated it
@@ -37,7 +39,7 @@ def count_optimizer_steps() -> None:
     _counting.append(True)
 
 
-def seed_on_import(seed: int, names: tuple[str, ...] = ("keras", "torch")) -> None:
+def seed_on_import(seed: int, names: tuple[str, ...] = tuple(FRAMEWORKS)) -> None:
     """Seed each framework in `names` the moment the notebook first imports it.
 
     For assignments whose framework is the student's choice: seeding both up front would

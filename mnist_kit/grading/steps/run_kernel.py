@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from mnist_kit.config import FRAMEWORKS
 from mnist_kit.grading.assignments import Assignment
 from mnist_kit.grading.job import Job, Settings
 from mnist_kit.grading.kernel import RunLog, kernel_env, run_notebook
@@ -56,7 +57,7 @@ def kernel_preamble(assignment: Assignment) -> str:
             # optimizer steps, for advice such as "trained for 6 epochs" (never for the score)
             "from mnist_kit.grading.in_kernel import count_optimizer_steps as _c; _c(); del _c",
         ]
-    later = tuple(f for f in ("keras", "torch") if f not in assignment.seed_frameworks)
+    later = tuple(f for f in FRAMEWORKS if f not in assignment.seed_frameworks)
     if assignment.models and later:  # the student's choice of framework: seeded when imported
         lines.append(
             f"from mnist_kit.grading.in_kernel import seed_on_import as _s; _s(0, {later!r}); del _s"
