@@ -10,6 +10,7 @@ identical files graded once), then after grading `write_class_files` (`write_sum
 from __future__ import annotations
 
 import csv
+import functools
 import glob
 import os
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from mnist_kit.files import write_atomically
 from mnist_kit.grading.assignments import Assignment, collect_tests, suite_module
 from mnist_kit.grading.batch import QueuedFile, file_sha256
 from mnist_kit.grading.report import TOTAL
-from mnist_kit.grading.roster import ClassPlan, Student, plan_class
+from mnist_kit.grading.roster import ClassPlan, Student, feedback_names, plan_class
 
 __all__ = ["UsageError", "Intake", "expand", "intake", "write_class_files", "summary_rows",
            "write_summary", "write_canvas", "write_moodle"]  # fmt: skip
@@ -74,6 +75,11 @@ class Intake:
     @property
     def to_grade(self) -> list[QueuedFile]:
         return [s for s in self.submissions if s.key not in self.copies]
+
+    @functools.cached_property
+    def feedback_stems(self) -> dict[str, str]:
+        """Each student id's feedback file stem, unique by construction (worked out once)."""
+        return feedback_names(s.id for s in self.owner.values())
 
 
 def intake(

@@ -363,9 +363,8 @@ def _record(args, found, book, submission, result) -> None:
         write_feedback,
         write_gradebook_rows,
     )
-    from mnist_kit.grading.roster import feedback_names
 
-    stems = feedback_names(s.id for s in found.owner.values())
+    stems = found.feedback_stems
     copies = [k for k, of in found.copies.items() if of == submission.key]
     for key in (submission.key, *copies):
         mine = result if key == submission.key else dataclasses.replace(result, submission=key)

@@ -168,10 +168,6 @@ class ClassPlan:
     problems: list[str] = field(default_factory=list)
     roster: list[Student] = field(default_factory=list)
 
-    def feedback_names(self) -> dict[str, str]:
-        """A feedback file stem per student id, unique by construction."""
-        return feedback_names(s.id for s in self.owners.values())
-
 
 def feedback_names(ids: Iterable[str]) -> dict[str, str]:
     """Stems safe on every file system; ids whose safe forms collide get a short hash each."""
